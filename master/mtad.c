@@ -37,6 +37,7 @@ static struct master	 master_state;
 static struct event	 ev_sigterm, ev_sigint, ev_sighup, ev_sigchld;
 static struct event	 ev_shutdown_phase, ev_shutdown_hard;
 static int		 shutdown_phase;	/* 1: smtpd, 2: the rest */
+static char		**flag_argv;		/* argv without the overrides */
 
 static void __attribute__((noreturn))
 usage(void)
@@ -248,15 +249,14 @@ split_args(int argc, char **argv, char **flags)
 int
 main(int argc, char *argv[])
 {
-	char	**flags;
 	char	*cause = NULL;
 	int	 ch, nflag = 0, nflags, level;
 
 	mtad = &master_state;
 	mtad->conf_path = DEFAULT_CONF;
-	flags = xcalloc(argc + 1, sizeof(char *));
-	nflags = split_args(argc, argv, flags);
-	while ((ch = getopt(nflags, flags, "df:nv")) != -1) {
+	flag_argv = xcalloc(argc + 1, sizeof(char *));
+	nflags = split_args(argc, argv, flag_argv);
+	while ((ch = getopt(nflags, flag_argv, "df:nv")) != -1) {
 		switch (ch) {
 		case 'd':
 			mtad->foreground = 1;

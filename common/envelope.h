@@ -1,0 +1,85 @@
+/*
+ * The envelope of a queued message: who sent it, from where, its message
+ * properties (x-mq-* headers / JSON) and every recipient's delivery state.
+ * qmgr keeps it in memory and on disk as queue/ID.env, one JSON object:
+ *
+ *   { "id": "0A1B2C3D4E5F", "envelope": "sender@example.org",
+ *     "received": 1764000000, "client": "host[192.0.2.1]",
+ *     "local-ip": "192.0.2.10", "helo": "host.example.org",
+ *     "size": 4211, "properties": { ... },
+ *     "recipients": [ { "address": "rcpt@example.com",
+ *                       "state": "queued|deferred|delivered|failed",
+ *                       "attempts": 0, "next": 1764000000,
+ *                       "last": "last reply text" } ] }
+ *
+ * This file only converts between the struct and that text, so that the
+ * format is unit tested without a spool.  Times are unix seconds.
+ */
+#ifndef MTAD_ENVELOPE_H
+#define MTAD_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msgid.h"
+
+#define ENV_RCPT_QUEUED		0	/* never attempted */
+#define ENV_RCPT_DEFERRED	1	/* attempted, retried later */
+#define ENV_RCPT_DELIVERED	2	/* final */
+#define ENV_RCPT_FAILED		3	/* final */
+#define ENV_RCPT_FINAL(s)	((s) == ENV_RCPT_DELIVERED || \
+				    (s) == ENV_RCPT_FAILED)
+
+/* Used when the retries list is empty. */
+#define ENV_RETRY_DEFAULT	600
+
+struct envelope_rcpt {
+	char		*address;
+	int		 state;		/* ENV_RCPT_* */
+	uint32_t	 attempts;
+	int64_t		 next;		/* due time */
+	char		*last;		/* last reply text, "" if none */
+};
+
+struct envelope {
+	char			 id[MSGID_SIZE];
+	char			*sender;	/* "" for the null sender */
+	int64_t			 received;
+	char			*client;
+	char			*local_ip;
+	char			*helo;
+	uint64_t		 size;
+	char			*properties;	/* JSON object text */
+	struct envelope_rcpt	*rcpts;
+	size_t			 nrcpt;
+};
+
+void		 envelope_init(struct envelope *);
+void		 envelope_clear(struct envelope *);
+void		 envelope_add_rcpt(struct envelope *, const char *address,
+		    int64_t next);
+/* JSON text (allocated), or NULL with *cause set. */
+char		*envelope_to_json(const struct envelope *, char **cause);
+/* Fill a cleared envelope from JSON text: -1 with *cause on bad input. */
+int		 envelope_from_json(struct envelope *, const char *text,
+		    size_t len, char **cause);
+const char	*envelope_state_name(int state);
+int		 envelope_state_from_name(const char *name);
+/* The properties as compact JSON object text; -1 if not an object. */
+int		 envelope_properties_normalize(const char *text, char **out);
+
+/* Seconds before retry number "attempts" (1 = after the first failure). */
+int		 envelope_retry_delay(const int *retries, size_t nretries,
+		    uint32_t attempts);
+/* The lowercased part after the last '@' ("" when none), allocated. */
+char		*envelope_domain(const char *address);
+/* "ip:port", "[ip6]:port" or a bare address: the address, allocated. */
+char		*envelope_addr_host(const char *addr);
+/*
+ * The queue key "(smarthost) HOST:PORT" when the properties name a
+ * per-message smarthost (an object with a hostname, port a number or a
+ * numeric string, default 25), else NULL.
+ */
+char		*envelope_smarthost_key(const char *properties);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * Envelope files and in-memory messages.  The JSON format itself lives in
+ * common/envelope.c (unit tested); this file reads and writes it relative
+ * to a spool directory descriptor and turns an envelope into the
+ * qmgr_msg that the scheduler works on.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "qmgr.h"
+#include "xmalloc.h"
+
+/* Far above any real envelope (10,000 recipients are ~2 MB). */
+#define QMGR_ENV_MAX_SIZE	(64u * 1024 * 1024)
+
+/* Read and parse dirfd/name: -1 with *cause when unreadable or corrupt. */
+int
+qmgr_envelope_read(int dirfd, const char *name, struct envelope *env,
+    char **cause)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd, rv;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		xasprintf(cause, "%s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > QMGR_ENV_MAX_SIZE) {
+		xasprintf(cause, "not a regular file or too large");
+		close(fd);
+		return -1;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	if (off != (size_t)st.st_size) {
+		xasprintf(cause, "short read");
+		free(buf);
+		return -1;
+	}
+	buf[off] = '\0';
+	rv = envelope_from_json(env, buf, off, cause);
+	free(buf);
+	return rv;
+}
+
+/* Write all of buf; -1 with errno set. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write env to dirfd/name (created or truncated), fsync'ed when sync is
+ * set.  -1 with errno set on failure; the caller removes the file.
+ */
+int
+qmgr_envelope_write(int dirfd, const char *name, const struct envelope *env,
+    int sync)
+{
+	char	*text, *cause;
+	int	 fd, saved;
+
+	if ((text = envelope_to_json(env, &cause)) == NULL) {
+		/* Properties are checked at commit: this is a bug. */
+		log_panic("%s", cause);
+	}
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		free(text);
+		return -1;
+	}
+	if (write_all(fd, text, strlen(text)) == -1 ||
+	    write_all(fd, "\n", 1) == -1 ||
+	    (sync && fsync(fd) == -1)) {
+		saved = errno;
+		close(fd);
+		free(text);
+		errno = saved;
+		return -1;
+	}
+	free(text);
+	return close(fd);
+}
+
+/* Take over env's contents as a new message; nothing is scheduled yet. */
+struct qmgr_msg *
+qmgr_msg_new(struct envelope *env)
+{
+	struct qmgr_msg	*m;
+	size_t		 i;
+
+	m = xcalloc(1, sizeof(*m));
+	m->env = *env;
+	envelope_init(env);
+	TAILQ_INIT(&m->qmsgs);
+	m->rcpts = xcalloc(m->env.nrcpt, sizeof(*m->rcpts));
+	for (i = 0; i < m->env.nrcpt; i++) {
+		m->rcpts[i].msg = m;
+		m->rcpts[i].idx = i;
+		m->rcpts[i].where = QMGR_RCPT_FINAL;
+		if (ENV_RCPT_FINAL(m->env.rcpts[i].state))
+			m->nfinal++;
+	}
+	m->route_key = envelope_smarthost_key(m->env.properties);
+	return m;
+}
+
+/* Free a message no longer scheduled: every recipient is final. */
+void
+qmgr_msg_free(struct qmgr_msg *m)
+{
+	if (!TAILQ_EMPTY(&m->qmsgs))
+		log_panic("%s: %s still queued", __func__, m->env.id);
+	envelope_clear(&m->env);
+	free(m->rcpts);
+	free(m->route_key);
+	free(m);
+}
+
+int
+qmgr_msg_done(struct qmgr_msg *m)
+{
+	return m->nfinal == m->env.nrcpt;
+}

@@ -1,0 +1,844 @@
+/*
+ * The SMTP client session: a state enum, smtp_session_enter() to change
+ * state, and one libevent callback for every I/O event (connected, data
+ * in, room to write, timeout).
+ *
+ *   CONNECT -> GREETING -> EHLO (-> HELO on 5xx) -> MAIL -> RCPT... ->
+ *   DATA -> BODY -> DOT -> RSET -> IDLE (reused by a later job) or QUIT
+ *
+ * Before MAIL, a failure (no connection, a 4xx/5xx greeting, EHLO and
+ * HELO refused, a timeout) belongs to the route: the job moves on to the
+ * next address.  From MAIL on, outcomes belong to recipients: MAIL's reply
+ * to all of them, each RCPT's to its recipient, DATA's and the final
+ * reply to those accepted; a timeout or a lost connection defers every
+ * recipient still without an outcome.
+ *
+ * With PIPELINING, MAIL, up to SMTP_RCPT_WINDOW RCPTs and DATA go out
+ * together (RFC 2920) and replies are matched in order; without it one
+ * command waits for its reply.  Replies are read line by line into a
+ * bounded buffer: a line over SMTP_REPLY_LINE_MAX, a reply over
+ * SMTP_REPLY_LINES_MAX lines or a malformed line ends the session as a
+ * protocol error.  Nothing a server sends can grow memory or crash us.
+ *
+ * After a transaction the connection is RSET and kept idle for
+ * SMTP_IDLE_TIME seconds for the next job to the same address and source;
+ * anything unexpected drops it.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hostport.h"
+#include "log.h"
+#include "proto.h"
+#include "smtp.h"
+#include "smtp_reply.h"
+#include "xmalloc.h"
+
+enum smtp_state {
+	S_CONNECT,		/* non-blocking connect in progress */
+	S_GREETING,
+	S_EHLO,
+	S_HELO,
+	S_START,		/* reused: MAIL goes out from the event loop */
+	S_MAIL,			/* awaiting MAIL's reply (then RCPTs') */
+	S_RCPT,			/* awaiting RCPT replies */
+	S_DATA,			/* awaiting DATA's reply */
+	S_BODY,			/* writing the message */
+	S_DOT,			/* awaiting the final reply */
+	S_RSET,
+	S_IDLE,
+	S_QUIT,
+	S_CLOSED
+};
+
+static const struct {
+	const char	*name;
+	const char	*doing;		/* "... while <doing>" */
+	int		 timeout;
+} smtp_states[] = {
+	[S_CONNECT] =	{ "CONNECT", "connecting", 0 },
+	[S_GREETING] =	{ "GREETING", "receiving the initial server "
+			  "greeting", SMTP_TO_GREETING },
+	[S_EHLO] =	{ "EHLO", "performing the EHLO handshake",
+			  SMTP_TO_EHLO },
+	[S_HELO] =	{ "HELO", "performing the HELO handshake",
+			  SMTP_TO_EHLO },
+	[S_START] =	{ "START", "starting a transaction", 0 },
+	[S_MAIL] =	{ "MAIL", "sending MAIL FROM", SMTP_TO_MAIL },
+	[S_RCPT] =	{ "RCPT", "sending RCPT TO", SMTP_TO_RCPT },
+	[S_DATA] =	{ "DATA", "sending the DATA command", SMTP_TO_DATA },
+	[S_BODY] =	{ "BODY", "sending the message body", SMTP_TO_BODY },
+	[S_DOT] =	{ "DOT", "sending end of data -- message may be sent "
+			  "more than once", SMTP_TO_DOT },
+	[S_RSET] =	{ "RSET", "sending RSET", SMTP_TO_RSET },
+	[S_IDLE] =	{ "IDLE", "idle", SMTP_IDLE_TIME },
+	[S_QUIT] =	{ "QUIT", "sending QUIT", SMTP_TO_QUIT },
+	[S_CLOSED] =	{ "CLOSED", "closed", 0 },
+};
+
+struct smtp_session {
+	TAILQ_ENTRY(smtp_session) entry;	/* idle list */
+	enum smtp_state		 state;
+	int			 fd;
+	struct event		 ev;
+	int			 ev_on;
+	int			 in_cb;		/* free after the callback */
+	int			 idle;		/* on the idle list */
+
+	struct smtp_job		*job;
+	char			*host;
+	struct sockaddr_storage	 addr;
+	char			*source;
+	char			 relay[SMTP_RELAY_MAX];	/* host[ip]:port */
+	unsigned		 ntrans;	/* transactions started */
+
+	struct smtp_caps	 caps;
+	struct smtp_reply	 reply;
+	char			 ibuf[SMTP_IBUF_SIZE];
+	size_t			 ilen;
+	char			*obuf;		/* SMTP_OBUF_MAX */
+	size_t			 opos, olen;
+
+	/* the transaction */
+	size_t			*order;		/* recipients sent, by index */
+	size_t			 norder;
+	size_t			 rcpt_sent, rcpt_replied;
+	size_t			 naccepted;
+	int			 pipelining;
+	int			 mail_replied;
+	int			 mail_failed;
+	int			 data_sent;
+	int			 dot_ignore;	/* "." after a useless 354 */
+	struct smtp_data	 data;
+};
+
+static TAILQ_HEAD(, smtp_session) idle_list =
+    TAILQ_HEAD_INITIALIZER(idle_list);
+static size_t			 idle_count;
+
+static void	smtp_session_io(int, short, void *);
+static void	smtp_session_mail(struct smtp_session *);
+static void	smtp_session_quit(struct smtp_session *);
+static void	smtp_session_lines(struct smtp_session *);
+
+static void
+smtp_session_enter(struct smtp_session *s, enum smtp_state state)
+{
+	if (s->job != NULL && s->state != state)
+		log_debug("%s: %s: %s -> %s", s->job->msgid, s->relay,
+		    smtp_states[s->state].name, smtp_states[state].name);
+	s->state = state;
+}
+
+static void
+smtp_session_free(struct smtp_session *s)
+{
+	free(s->host);
+	free(s->source);
+	free(s->obuf);
+	free(s->order);
+	free(s);
+}
+
+/* Close the connection; the memory goes when no callback is running. */
+static void
+smtp_session_close(struct smtp_session *s)
+{
+	if (s->idle) {
+		TAILQ_REMOVE(&idle_list, s, entry);
+		idle_count--;
+		s->idle = 0;
+	}
+	if (s->ev_on) {
+		event_del(&s->ev);
+		s->ev_on = 0;
+	}
+	if (s->fd != -1) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->state = S_CLOSED;
+	if (!s->in_cb)
+		smtp_session_free(s);
+}
+
+/* Unlink session and job; returns the job (NULL when none). */
+static struct smtp_job *
+smtp_session_detach(struct smtp_session *s)
+{
+	struct smtp_job	*job = s->job;
+
+	s->job = NULL;
+	if (job != NULL)
+		job->sess = NULL;
+	return job;
+}
+
+/* Queue a command line; commands are short, the buffer is not. */
+static void
+smtp_session_cmd(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (s->opos == s->olen)
+		s->opos = s->olen = 0;
+	va_start(ap, fmt);
+	n = vsnprintf(s->obuf + s->olen, SMTP_OBUF_MAX - s->olen, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 2 > SMTP_OBUF_MAX - s->olen)
+		log_panic("smtp output buffer overflow");
+	if (s->job != NULL)
+		log_debug("%s: %s: > %.*s", s->job->msgid, s->relay, n,
+		    s->obuf + s->olen);
+	s->olen += n;
+	memcpy(s->obuf + s->olen, "\r\n", 2);
+	s->olen += 2;
+}
+
+/* Arm the one event for what the state waits on, with its timeout. */
+static void
+smtp_session_update(struct smtp_session *s)
+{
+	struct timeval	 tv = { 0, 0 };
+	short		 flags = 0;
+
+	if (s->state == S_CLOSED)
+		return;
+	if (s->ev_on)
+		event_del(&s->ev);
+	switch (s->state) {
+	case S_CONNECT:
+		flags = EV_WRITE;
+		tv.tv_sec = smtp_conf.connect_timeout;
+		break;
+	case S_START:
+		break;
+	case S_BODY:
+		flags = EV_WRITE;
+		tv.tv_sec = smtp_states[s->state].timeout;
+		break;
+	default:
+		flags = EV_READ;
+		if (s->opos < s->olen)
+			flags |= EV_WRITE;
+		tv.tv_sec = smtp_states[s->state].timeout;
+		break;
+	}
+	event_set(&s->ev, s->fd, flags, smtp_session_io, s);
+	event_add(&s->ev, &tv);
+	s->ev_on = 1;
+}
+
+/*
+ * The session failed (timeout, lost connection, protocol error): before
+ * MAIL the route tries elsewhere; after it, recipients without an outcome
+ * are deferred.  A reused connection that died before MAIL's reply was
+ * stale: the same address is tried again on a fresh one.
+ */
+static void
+smtp_session_fail(struct smtp_session *s, const char *dsn, const char *fmt,
+    ...)
+{
+	struct smtp_job	*job;
+	enum smtp_state	 state = s->state;
+	int		 reused = s->ntrans > 1 && !s->mail_replied;
+	char		 text[SMTP_TEXT_MAX];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_debug("%s: %s", s->job != NULL ? s->job->msgid : s->relay, text);
+	job = smtp_session_detach(s);
+	smtp_session_close(s);
+	if (job == NULL)
+		return;
+	if (state <= S_HELO)
+		smtp_route_failed(job, 1, 0, dsn, text);
+	else if (reused && state <= S_RCPT) {
+		log_debug("%s: reused connection to %s was stale",
+		    job->msgid, job->relay);
+		smtp_route_retry(job);
+	} else {
+		smtp_job_rcpt_all(job, RCPT_DEFERRED, 0, dsn, text, NULL);
+		smtp_job_done(job);
+	}
+}
+
+/* A refused greeting or EHLO/HELO: this host will not do; next one. */
+static void
+smtp_session_refused(struct smtp_session *s)
+{
+	struct smtp_job	*job;
+	char		 dsn[SMTP_DSN_MAX];
+
+	smtp_reply_dsn(&s->reply, dsn, sizeof(dsn));
+	job = smtp_session_detach(s);
+	smtp_session_quit(s);
+	smtp_route_failed(job, s->reply.code / 100 != 5, s->reply.code, dsn,
+	    s->reply.text);
+}
+
+/* The transaction is over: report the job, then RSET for reuse or QUIT. */
+static void
+smtp_session_txn_end(struct smtp_session *s)
+{
+	struct smtp_job	*job = smtp_session_detach(s);
+
+	free(s->order);
+	s->order = NULL;
+	smtp_job_done(job);
+	if (s->ntrans >= SMTP_REUSE_MAX) {
+		smtp_session_quit(s);
+		return;
+	}
+	smtp_session_cmd(s, "RSET");
+	smtp_session_enter(s, S_RSET);
+}
+
+/* Park a healthy connection for the next job to the same place. */
+static void
+smtp_session_park(struct smtp_session *s)
+{
+	struct smtp_session	*old;
+
+	if (idle_count >= SMTP_IDLE_MAX) {
+		old = TAILQ_FIRST(&idle_list);
+		TAILQ_REMOVE(&idle_list, old, entry);
+		idle_count--;
+		old->idle = 0;
+		smtp_session_quit(old);
+		smtp_session_update(old);
+	}
+	TAILQ_INSERT_TAIL(&idle_list, s, entry);
+	idle_count++;
+	s->idle = 1;
+	smtp_session_enter(s, S_IDLE);
+}
+
+static void
+smtp_session_quit(struct smtp_session *s)
+{
+	smtp_session_cmd(s, "QUIT");
+	smtp_session_enter(s, S_QUIT);
+}
+
+/* Outcome of one recipient from the current reply. */
+static void
+smtp_session_rcpt_reply(struct smtp_session *s, struct smtp_rcpt *r,
+    const char *cmd)
+{
+	char	 dsn[SMTP_DSN_MAX];
+
+	smtp_job_rcpt(s->job, r, smtp_job_status(s->reply.code),
+	    s->reply.code, smtp_reply_dsn(&s->reply, dsn, sizeof(dsn)),
+	    s->reply.text, cmd);
+}
+
+/* Outcome of every accepted recipient from the current reply. */
+static void
+smtp_session_accepted_reply(struct smtp_session *s, const char *cmd)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->norder; i++)
+		if (s->job->rcpts[s->order[i]].accepted)
+			smtp_session_rcpt_reply(s,
+			    &s->job->rcpts[s->order[i]], cmd);
+}
+
+/* Send what may go now: RCPTs within the window, then DATA. */
+static void
+smtp_session_pump(struct smtp_session *s)
+{
+	struct smtp_rcpt	*r;
+	size_t			 window;
+
+	if (!s->pipelining && !s->mail_replied)
+		return;
+	window = s->pipelining ? SMTP_RCPT_WINDOW : 1;
+	while (!s->mail_failed && s->rcpt_sent < s->norder &&
+	    s->rcpt_sent - s->rcpt_replied < window) {
+		r = &s->job->rcpts[s->order[s->rcpt_sent++]];
+		smtp_session_cmd(s, "RCPT TO:<%s>", r->addr);
+	}
+	if (s->data_sent || s->mail_failed || s->rcpt_sent < s->norder)
+		return;
+	if (s->rcpt_replied == s->norder ? s->naccepted > 0 : s->pipelining) {
+		smtp_session_cmd(s, "DATA");
+		s->data_sent = 1;
+	}
+}
+
+/* MAIL FROM and, with PIPELINING, the first RCPTs and DATA. */
+static void
+smtp_session_mail(struct smtp_session *s)
+{
+	struct smtp_job	*job = s->job;
+	char		 text[SMTP_TEXT_MAX], size[32] = "";
+	size_t		 i;
+
+	s->ntrans++;
+	clock_gettime(CLOCK_MONOTONIC, &job->t_mail);
+	if ((s->caps.flags & SMTP_CAP_SIZE) && s->caps.size_max > 0 &&
+	    job->size > s->caps.size_max) {
+		snprintf(text, sizeof(text), "message size %" PRIu64 " exceeds "
+		    "size limit %" PRIu64 " of server %s", job->size,
+		    s->caps.size_max, s->relay);
+		smtp_job_rcpt_all(job, RCPT_FAILED, 0, "5.3.4", text, NULL);
+		smtp_session_txn_end(s);
+		return;
+	}
+	if (job->smtputf8 && !(s->caps.flags & SMTP_CAP_SMTPUTF8)) {
+		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was "
+		    "not offered by host %s", s->relay);
+		smtp_job_rcpt_all(job, RCPT_FAILED, 0, "5.6.7", text, NULL);
+		smtp_session_txn_end(s);
+		return;
+	}
+	s->order = xreallocarray(NULL, job->nrcpt, sizeof(*s->order));
+	s->norder = s->rcpt_sent = s->rcpt_replied = s->naccepted = 0;
+	for (i = 0; i < job->nrcpt; i++) {
+		job->rcpts[i].accepted = 0;
+		if (!job->rcpts[i].done)
+			s->order[s->norder++] = i;
+	}
+	if (s->norder == 0) {
+		smtp_session_txn_end(s);
+		return;
+	}
+	s->pipelining = (s->caps.flags & SMTP_CAP_PIPELINING) != 0;
+	s->mail_replied = s->mail_failed = s->data_sent = s->dot_ignore = 0;
+	if (s->caps.flags & SMTP_CAP_SIZE)
+		snprintf(size, sizeof(size), " SIZE=%" PRIu64, job->size);
+	smtp_session_cmd(s, "MAIL FROM:<%s>%s%s", job->sender, size,
+	    job->smtputf8 ? " SMTPUTF8" : "");
+	smtp_session_enter(s, S_MAIL);
+	smtp_session_pump(s);
+}
+
+/* A reply in the transaction: MAIL's, a RCPT's, DATA's or the final. */
+static void
+smtp_session_txn_reply(struct smtp_session *s)
+{
+	struct smtp_rcpt	*r;
+	size_t			 i;
+	int			 class = s->reply.code / 100;
+
+	if (!s->mail_replied) {
+		s->mail_replied = 1;
+		if (class != 2) {
+			s->mail_failed = 1;
+			for (i = 0; i < s->norder; i++)
+				smtp_session_rcpt_reply(s,
+				    &s->job->rcpts[s->order[i]], "MAIL FROM");
+		}
+	} else if (s->rcpt_replied < s->rcpt_sent) {
+		r = &s->job->rcpts[s->order[s->rcpt_replied++]];
+		if (s->mail_failed)
+			;	/* outcome already set by MAIL's reply */
+		else if (class == 2) {
+			r->accepted = 1;
+			s->naccepted++;
+		} else
+			smtp_session_rcpt_reply(s, r, "RCPT TO");
+	} else if (s->state == S_DATA) {
+		if (class == 3 && s->naccepted > 0 && !s->mail_failed) {
+			smtp_data_start(&s->data);
+			smtp_session_enter(s, S_BODY);
+			return;
+		}
+		if (class == 3) {
+			/* RFC 2920: DATA accepted, no recipient: empty "." */
+			smtp_session_cmd(s, ".");
+			s->dot_ignore = 1;
+			smtp_session_enter(s, S_DOT);
+			return;
+		}
+		if (class == 2) {
+			smtp_session_fail(s, "4.5.0", "unexpected reply %d to "
+			    "DATA from %s", s->reply.code, s->relay);
+			return;
+		}
+		smtp_session_accepted_reply(s, "DATA");
+		smtp_session_txn_end(s);
+		return;
+	} else if (s->state == S_DOT) {
+		if (class == 3) {
+			smtp_session_fail(s, "4.5.0", "unexpected reply %d to "
+			    "end of DATA from %s", s->reply.code, s->relay);
+			return;
+		}
+		if (!s->dot_ignore)
+			smtp_session_accepted_reply(s, "end of DATA");
+		smtp_session_txn_end(s);
+		return;
+	} else {
+		smtp_session_fail(s, "4.5.0", "unexpected reply from %s",
+		    s->relay);
+		return;
+	}
+	smtp_session_pump(s);
+	if (s->rcpt_replied < s->rcpt_sent)
+		smtp_session_enter(s, S_RCPT);
+	else if (s->data_sent)
+		smtp_session_enter(s, S_DATA);
+	else
+		smtp_session_txn_end(s);
+}
+
+/* A complete reply arrived: what it means depends on the state. */
+static void
+smtp_session_reply(struct smtp_session *s)
+{
+	int	 class = s->reply.code / 100;
+
+	if (s->job != NULL)
+		log_debug("%s: %s: < %d %s%s%s", s->job->msgid, s->relay,
+		    s->reply.code, s->reply.status,
+		    s->reply.status[0] != '\0' ? " " : "", s->reply.text);
+	switch (s->state) {
+	case S_GREETING:
+		if (class != 2) {
+			smtp_session_refused(s);
+			break;
+		}
+		smtp_caps_reset(&s->caps);
+		smtp_session_cmd(s, "EHLO %s", smtp_conf.helo);
+		smtp_session_enter(s, S_EHLO);
+		break;
+	case S_EHLO:
+		if (class == 5) {
+			smtp_caps_reset(&s->caps);
+			smtp_session_cmd(s, "HELO %s", smtp_conf.helo);
+			smtp_session_enter(s, S_HELO);
+		} else if (class == 2)
+			smtp_session_mail(s);
+		else
+			smtp_session_refused(s);
+		break;
+	case S_HELO:
+		if (class == 2)
+			smtp_session_mail(s);
+		else
+			smtp_session_refused(s);
+		break;
+	case S_MAIL:
+	case S_RCPT:
+	case S_DATA:
+	case S_DOT:
+		smtp_session_txn_reply(s);
+		break;
+	case S_RSET:
+		if (class == 2)
+			smtp_session_park(s);
+		else
+			smtp_session_quit(s);
+		break;
+	case S_QUIT:
+		smtp_session_close(s);
+		break;
+	default:
+		smtp_session_fail(s, "4.5.0", "unexpected reply from %s "
+		    "while %s", s->relay, smtp_states[s->state].doing);
+		break;
+	}
+}
+
+/* Split buffered input into lines and feed the reply parser. */
+static void
+smtp_session_lines(struct smtp_session *s)
+{
+	const char	*text;
+	char		*nl;
+	size_t		 len, used, tlen;
+	int		 r;
+
+	while (s->state != S_CLOSED && s->state != S_BODY) {
+		if ((nl = memchr(s->ibuf, '\n', s->ilen)) == NULL) {
+			if (s->ilen == sizeof(s->ibuf))
+				smtp_session_fail(s, "4.5.0", "reply line too "
+				    "long from %s while %s", s->relay,
+				    smtp_states[s->state].doing);
+			return;
+		}
+		used = nl - s->ibuf + 1;
+		len = used - 1;
+		if (len > 0 && s->ibuf[len - 1] == '\r')
+			len--;
+		r = smtp_reply_line(&s->reply, s->ibuf, len, &text, &tlen);
+		if (r != -1 && s->state == S_EHLO && s->reply.nlines > 1)
+			smtp_caps_line(&s->caps, text, tlen);
+		memmove(s->ibuf, s->ibuf + used, s->ilen - used);
+		s->ilen -= used;
+		if (r == -1) {
+			smtp_session_fail(s, "4.5.0", "malformed reply from %s "
+			    "while %s", s->relay, smtp_states[s->state].doing);
+			return;
+		}
+		if (r == 1) {
+			smtp_session_reply(s);
+			smtp_reply_reset(&s->reply);
+		}
+	}
+}
+
+static void
+smtp_session_readable(struct smtp_session *s)
+{
+	ssize_t	 n;
+
+	if (s->ilen == sizeof(s->ibuf)) {
+		smtp_session_fail(s, "4.5.0", "reply line too long from %s "
+		    "while %s", s->relay, smtp_states[s->state].doing);
+		return;
+	}
+	n = read(s->fd, s->ibuf + s->ilen, sizeof(s->ibuf) - s->ilen);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (s->state == S_QUIT || s->state == S_IDLE) {
+			smtp_session_close(s);
+			return;
+		}
+		smtp_session_fail(s, "4.4.2", "lost connection with %s while "
+		    "%s%s%s", s->relay, smtp_states[s->state].doing,
+		    n == -1 ? ": " : "", n == -1 ? strerror(errno) : "");
+		return;
+	}
+	if (s->state == S_IDLE) {
+		/* Typically 421 on the server's idle timeout. */
+		log_debug("%s: data on an idle connection: closing", s->relay);
+		smtp_session_close(s);
+		return;
+	}
+	s->ilen += n;
+	smtp_session_lines(s);
+}
+
+/* Write what is queued: 1 all written, 0 would block, -1 error. */
+static int
+smtp_session_flush(struct smtp_session *s)
+{
+	ssize_t	 n;
+
+	while (s->opos < s->olen) {
+		n = write(s->fd, s->obuf + s->opos, s->olen - s->opos);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n == -1)
+			return -1;
+		s->opos += n;
+	}
+	s->opos = s->olen = 0;
+	return 1;
+}
+
+/* BODY: refill the buffer from the file while the socket takes data. */
+static void
+smtp_session_body(struct smtp_session *s)
+{
+	ssize_t	 n;
+	int	 r;
+
+	for (;;) {
+		if (s->opos > 0 && SMTP_OBUF_MAX - s->olen < SMTP_DATA_ROOM) {
+			memmove(s->obuf, s->obuf + s->opos, s->olen - s->opos);
+			s->olen -= s->opos;
+			s->opos = 0;
+		}
+		if (!s->data.eof && SMTP_OBUF_MAX - s->olen >= SMTP_DATA_ROOM) {
+			n = smtp_data_fill(&s->data, s->job->fd,
+			    s->obuf + s->olen, SMTP_OBUF_MAX - s->olen);
+			if (n == -1) {
+				smtp_session_fail(s, "4.3.0", "error reading "
+				    "the message file: %s", strerror(errno));
+				return;
+			}
+			s->olen += n;
+		}
+		if ((r = smtp_session_flush(s)) == -1)
+			break;
+		if (r == 0)
+			return;
+		if (s->data.eof) {
+			smtp_session_enter(s, S_DOT);
+			smtp_session_lines(s);	/* a reply read early */
+			return;
+		}
+	}
+	smtp_session_fail(s, "4.4.2", "lost connection with %s while %s: %s",
+	    s->relay, smtp_states[s->state].doing, strerror(errno));
+}
+
+/* The non-blocking connect finished: connected, or why not. */
+static void
+smtp_session_connected(struct smtp_session *s)
+{
+	socklen_t	 len = sizeof(int);
+	char		 ip[HOSTPORT_IPSTRLEN];
+	int		 err = 0;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		snprintf(s->job->relay, sizeof(s->job->relay), "none");
+		errno = err;
+		smtp_session_fail(s, "4.4.1", "connect to %s[%s]:%d: %s",
+		    s->host, hostport_ntop((struct sockaddr *)&s->addr, ip,
+		    sizeof(ip)), hostport_port((struct sockaddr *)&s->addr),
+		    strerror(err));
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->job->t_conn);
+	snprintf(s->job->relay, sizeof(s->job->relay), "%s", s->relay);
+	smtp_reply_reset(&s->reply);
+	smtp_session_enter(s, S_GREETING);
+}
+
+static void
+smtp_session_timeout(struct smtp_session *s)
+{
+	char	 ip[HOSTPORT_IPSTRLEN];
+
+	switch (s->state) {
+	case S_START:
+		smtp_session_mail(s);
+		break;
+	case S_CONNECT:
+		snprintf(s->job->relay, sizeof(s->job->relay), "none");
+		smtp_session_fail(s, "4.4.1", "connect to %s[%s]:%d: "
+		    "Connection timed out", s->host,
+		    hostport_ntop((struct sockaddr *)&s->addr, ip, sizeof(ip)),
+		    hostport_port((struct sockaddr *)&s->addr));
+		break;
+	case S_IDLE:
+		TAILQ_REMOVE(&idle_list, s, entry);
+		idle_count--;
+		s->idle = 0;
+		smtp_session_quit(s);
+		break;
+	case S_QUIT:
+		smtp_session_close(s);
+		break;
+	default:
+		smtp_session_fail(s, "4.4.2", "conversation with %s timed "
+		    "out while %s", s->relay, smtp_states[s->state].doing);
+		break;
+	}
+}
+
+static void
+smtp_session_io(int fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	s->ev_on = 0;
+	s->in_cb = 1;
+	if (ev & EV_TIMEOUT)
+		smtp_session_timeout(s);
+	else if (s->state == S_CONNECT)
+		smtp_session_connected(s);
+	else {
+		if ((ev & EV_WRITE) && s->state == S_BODY)
+			smtp_session_body(s);
+		else if ((ev & EV_WRITE) && smtp_session_flush(s) == -1)
+			smtp_session_fail(s, "4.4.2", "lost connection with "
+			    "%s while %s: %s", s->relay,
+			    smtp_states[s->state].doing, strerror(errno));
+		if ((ev & EV_READ) && s->state != S_CLOSED)
+			smtp_session_readable(s);
+	}
+	s->in_cb = 0;
+	if (s->state == S_CLOSED)
+		smtp_session_free(s);
+	else
+		smtp_session_update(s);
+}
+
+static struct smtp_session *
+smtp_session_new(const char *host, const struct sockaddr *sa, socklen_t len,
+    const char *source, int fd)
+{
+	struct smtp_session	*s;
+	char			 ip[HOSTPORT_IPSTRLEN];
+
+	s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->host = xstrdup(host);
+	memcpy(&s->addr, sa, len);
+	s->source = xstrdup(source);
+	s->obuf = xmalloc(SMTP_OBUF_MAX);
+	snprintf(s->relay, sizeof(s->relay), "%s[%s]:%d", host,
+	    hostport_ntop(sa, ip, sizeof(ip)), hostport_port(sa));
+	return s;
+}
+
+int
+smtp_session_open(struct smtp_job *job, const char *host,
+    const struct sockaddr *sa, socklen_t len, char *why, size_t whylen)
+{
+	struct smtp_session	*s;
+	int			 fd;
+
+	if ((fd = smtp_conn_open(host, sa, len, job->source, why,
+	    whylen)) == -1) {
+		snprintf(job->relay, sizeof(job->relay), "none");
+		log_debug("%s: %s", job->msgid, why);
+		return -1;
+	}
+	s = smtp_session_new(host, sa, len, job->source, fd);
+	s->job = job;
+	job->sess = s;
+	memset(&job->t_conn, 0, sizeof(job->t_conn));
+	memset(&job->t_mail, 0, sizeof(job->t_mail));
+	log_debug("%s: connecting to %s", job->msgid, s->relay);
+	smtp_session_enter(s, S_CONNECT);
+	smtp_session_update(s);
+	return 0;
+}
+
+int
+smtp_session_reuse(struct smtp_job *job, const struct sockaddr *sa,
+    const char *host)
+{
+	struct smtp_session	*s;
+
+	TAILQ_FOREACH(s, &idle_list, entry)
+		if (hostport_equal((struct sockaddr *)&s->addr, sa) &&
+		    strcmp(s->source, job->source) == 0)
+			break;
+	if (s == NULL)
+		return -1;
+	TAILQ_REMOVE(&idle_list, s, entry);
+	idle_count--;
+	s->idle = 0;
+	s->job = job;
+	job->sess = s;
+	clock_gettime(CLOCK_MONOTONIC, &job->t_conn);
+	memset(&job->t_mail, 0, sizeof(job->t_mail));
+	snprintf(job->relay, sizeof(job->relay), "%s", s->relay);
+	log_debug("%s: reusing the connection to %s", job->msgid, s->relay);
+	smtp_session_enter(s, S_START);
+	smtp_session_update(s);
+	return 0;
+}
+
+void
+smtp_session_abort(struct smtp_session *s)
+{
+	smtp_session_detach(s);
+	smtp_session_close(s);
+}

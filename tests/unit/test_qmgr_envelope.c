@@ -1,0 +1,246 @@
+/*
+ * Envelope JSON (common/envelope.c): a round trip keeps every field, and
+ * every kind of damage is refused with a cause rather than half-read.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "envelope.h"
+
+static void
+fill(struct envelope *env)
+{
+	envelope_init(env);
+	memcpy(env->id, "0A1B2C3D4E5F", MSGID_SIZE);
+	env->sender = strdup("sender\"quote\\back/slash@example.org");
+	env->received = 1764000000;
+	env->client = strdup("host.example[192.0.2.1]");
+	env->local_ip = strdup("2001:db8::10");
+	env->helo = strdup("h\xc3\xa9lo \x01 ctl");
+	env->size = UINT64_C(5000000000);
+	env->properties = strdup("{\"tags\":[\"a\",\"b\"],"
+	    "\"smarthost\":{\"hostname\":\"r.example\",\"port\":587}}");
+	envelope_add_rcpt(env, "a@example.com", 1764000000);
+	envelope_add_rcpt(env, "b@example.net", 1764000600);
+	env->rcpts[1].state = ENV_RCPT_DEFERRED;
+	env->rcpts[1].attempts = 3;
+	free(env->rcpts[1].last);
+	env->rcpts[1].last = strdup("451 4.7.1 try \"later\"\r\n");
+	envelope_add_rcpt(env, "c@example.org", 0);
+	env->rcpts[2].state = ENV_RCPT_DELIVERED;
+	envelope_add_rcpt(env, "d@example.org", INT64_C(9000000000));
+	env->rcpts[3].state = ENV_RCPT_FAILED;
+	env->rcpts[3].attempts = UINT32_MAX;
+}
+
+static void
+test_round_trip(void **state)
+{
+	struct envelope	 a, b;
+	char		*text, *again, *cause = NULL;
+	size_t		 i;
+
+	fill(&a);
+	text = envelope_to_json(&a, &cause);
+	assert_non_null(text);
+	assert_int_equal(envelope_from_json(&b, text, strlen(text), &cause),
+	    0);
+	assert_string_equal(b.id, a.id);
+	assert_string_equal(b.sender, a.sender);
+	assert_true(b.received == a.received);
+	assert_string_equal(b.client, a.client);
+	assert_string_equal(b.local_ip, a.local_ip);
+	assert_string_equal(b.helo, a.helo);
+	assert_true(b.size == a.size);
+	assert_string_equal(b.properties, a.properties);
+	assert_int_equal(b.nrcpt, a.nrcpt);
+	for (i = 0; i < a.nrcpt; i++) {
+		assert_string_equal(b.rcpts[i].address, a.rcpts[i].address);
+		assert_int_equal(b.rcpts[i].state, a.rcpts[i].state);
+		assert_int_equal(b.rcpts[i].attempts, a.rcpts[i].attempts);
+		assert_true(b.rcpts[i].next == a.rcpts[i].next);
+		assert_string_equal(b.rcpts[i].last, a.rcpts[i].last);
+	}
+	/* Writing what was read gives the same text. */
+	again = envelope_to_json(&b, &cause);
+	assert_string_equal(again, text);
+	free(again);
+	free(text);
+	envelope_clear(&a);
+	envelope_clear(&b);
+}
+
+static void
+test_field_names(void **state)
+{
+	struct envelope	 a;
+	char		*text, *cause = NULL;
+
+	fill(&a);
+	text = envelope_to_json(&a, &cause);
+	/* Names users and tools rely on (DESIGN.md, mtactl show). */
+	assert_non_null(strstr(text, "\"id\":\"0A1B2C3D4E5F\""));
+	assert_non_null(strstr(text, "\"envelope\":"));
+	assert_non_null(strstr(text, "\"received\":1764000000"));
+	assert_non_null(strstr(text, "\"local-ip\":\"2001:db8::10\""));
+	assert_non_null(strstr(text, "\"size\":5000000000"));
+	assert_non_null(strstr(text, "\"state\":\"deferred\""));
+	assert_non_null(strstr(text, "\"attempts\":3"));
+	assert_non_null(strstr(text, "\"tags\":[\"a\",\"b\"]"));
+	free(text);
+	envelope_clear(&a);
+}
+
+static const char good[] =
+    "{\"id\":\"0A1B2C3D4E5F\",\"envelope\":\"\",\"received\":1,"
+    "\"client\":\"c\",\"local-ip\":\"\",\"helo\":\"h\",\"size\":1,"
+    "\"properties\":{},\"recipients\":[{\"address\":\"a@b\","
+    "\"state\":\"queued\",\"attempts\":0,\"next\":1,\"last\":\"\"}]}";
+
+static void
+test_good_variants(void **state)
+{
+	struct envelope	 e;
+	char		*cause = NULL, *t;
+
+	assert_int_equal(envelope_from_json(&e, good, strlen(good), &cause),
+	    0);
+	assert_string_equal(e.sender, "");
+	envelope_clear(&e);
+
+	/* Trailing whitespace (the file ends with a newline) is fine. */
+	assert_int_equal(asprintf(&t, "%s \n", good) > 0, 1);
+	assert_int_equal(envelope_from_json(&e, t, strlen(t), &cause), 0);
+	envelope_clear(&e);
+	free(t);
+
+	/* Unknown members are ignored: a newer writer may add some. */
+	assert_int_equal(asprintf(&t, "{\"future\":[1,2],%s", good + 1) > 0,
+	    1);
+	assert_int_equal(envelope_from_json(&e, t, strlen(t), &cause), 0);
+	envelope_clear(&e);
+	free(t);
+}
+
+/* Replace the first "from" in good by "to" and expect a refusal. */
+static void
+expect_bad(const char *from, const char *to)
+{
+	struct envelope	 e;
+	const char	*p;
+	char		*text, *cause = NULL;
+	size_t		 off;
+
+	p = strstr(good, from);
+	assert_non_null(p);
+	off = (size_t)(p - good);
+	text = malloc(sizeof(good) + strlen(to));
+	memcpy(text, good, off);
+	strcpy(text + off, to);
+	strcat(text, p + strlen(from));
+	if (envelope_from_json(&e, text, strlen(text), &cause) != -1)
+		fail_msg("accepted: %s", text);
+	assert_non_null(cause);
+	free(cause);
+	free(text);
+}
+
+static void
+test_bad(void **state)
+{
+	struct envelope	 e;
+	char		*cause = NULL;
+	size_t		 n;
+
+	expect_bad("0A1B2C3D4E5F", "0a1b2c3d4e5f");
+	expect_bad("0A1B2C3D4E5F", "../etc");
+	expect_bad("\"envelope\":\"\"", "\"envelope\":null");
+	expect_bad("\"received\":1", "\"received\":\"1\"");
+	expect_bad("\"received\":1", "\"received\":-1");
+	expect_bad("\"size\":1", "\"size\":1.5");
+	expect_bad("\"properties\":{}", "\"properties\":\"{}\"");
+	expect_bad("\"properties\":{},", "");
+	expect_bad("\"helo\":\"h\",", "");
+	expect_bad("[{", "[1,{");
+	expect_bad("\"state\":\"queued\"", "\"state\":\"lost\"");
+	expect_bad("\"attempts\":0", "\"attempts\":-1");
+	expect_bad("\"attempts\":0", "\"attempts\":4294967296");
+	expect_bad("\"last\":\"\"", "\"last\":0");
+	expect_bad("\"next\":1,", "");
+	expect_bad("\"recipients\":[{\"address\":\"a@b\",\"state\":\"queued\","
+	    "\"attempts\":0,\"next\":1,\"last\":\"\"}]", "\"recipients\":[]");
+	expect_bad("}]}", "}]}x");
+	expect_bad("}]}", "}]}{}");
+
+	/* Truncated anywhere: never accepted. */
+	for (n = 0; n < strlen(good); n++) {
+		if (envelope_from_json(&e, good, n, &cause) != -1)
+			fail_msg("accepted %zu bytes", n);
+		free(cause);
+		cause = NULL;
+	}
+	if (envelope_from_json(&e, "[]", 2, &cause) != -1)
+		fail_msg("accepted an array");
+	free(cause);
+}
+
+static void
+test_properties(void **state)
+{
+	struct envelope	 a;
+	char		*out, *cause = NULL;
+
+	assert_int_equal(envelope_properties_normalize(
+	    " { \"a\" : [ 1 , \"x/y\" ] } ", &out), 0);
+	assert_string_equal(out, "{\"a\":[1,\"x/y\"]}");
+	free(out);
+	assert_int_equal(envelope_properties_normalize("[]", &out), -1);
+	assert_int_equal(envelope_properties_normalize("{", &out), -1);
+	assert_int_equal(envelope_properties_normalize("{} x", &out), -1);
+
+	/* Writing refuses properties that are not an object. */
+	fill(&a);
+	free(a.properties);
+	a.properties = strdup("[1]");
+	assert_null(envelope_to_json(&a, &cause));
+	assert_non_null(cause);
+	free(cause);
+	envelope_clear(&a);
+}
+
+static void
+test_state_names(void **state)
+{
+	int	 s;
+
+	for (s = ENV_RCPT_QUEUED; s <= ENV_RCPT_FAILED; s++)
+		assert_int_equal(envelope_state_from_name(
+		    envelope_state_name(s)), s);
+	assert_int_equal(envelope_state_from_name("bounced"), -1);
+	assert_true(ENV_RCPT_FINAL(ENV_RCPT_DELIVERED));
+	assert_true(ENV_RCPT_FINAL(ENV_RCPT_FAILED));
+	assert_false(ENV_RCPT_FINAL(ENV_RCPT_DEFERRED));
+	assert_false(ENV_RCPT_FINAL(ENV_RCPT_QUEUED));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_field_names),
+		cmocka_unit_test(test_good_variants),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_properties),
+		cmocka_unit_test(test_state_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
