@@ -44,6 +44,7 @@ LIBCOMMON	 = $(OBJ)/libcommon.a
 all: $(PROGS)
 
 .SECONDEXPANSION:
+.SECONDARY:
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

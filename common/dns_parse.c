@@ -28,6 +28,7 @@ dns_label_char(int c)
 	return isalnum(c) || c == '-' || c == '_';
 }
 
+/* Validate a host name and lowercase it, without the trailing dot. */
 int
 dns_name_normalize(const char *in, char *out, size_t outlen)
 {
@@ -91,6 +92,7 @@ dns_dname_str(const ldns_rdf *rdf, char *out, size_t outlen)
 	return 0;
 }
 
+/* One question, RD set, optionally EDNS0: the wire bytes. */
 uint8_t *
 dns_query_build(const char *name, int qtype, uint16_t id, uint16_t edns_size,
     size_t *len)
@@ -328,16 +330,17 @@ dns_null_mx(struct dns_answer *a)
 	a->n = o;
 }
 
+/* Check the reply is ours, then turn it into a status and records. */
 int
 dns_answer_parse(const uint8_t *wire, size_t len, uint16_t id,
-    const char *name, int qtype, struct dns_answer *ans, int *truncated)
+    const char *name, int qtype, struct dns_answer *ans, int *flags)
 {
 	ldns_pkt	*pkt = NULL;
 	uint32_t	 ttl;
 	size_t		 seen;
 
 	memset(ans, 0, sizeof(*ans));
-	*truncated = 0;
+	*flags = 0;
 	if (ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
 		return -1;
 	if (dns_check_reply(pkt, id, name, qtype) == -1) {
@@ -345,7 +348,7 @@ dns_answer_parse(const uint8_t *wire, size_t len, uint16_t id,
 		return -1;
 	}
 	if (ldns_pkt_tc(pkt)) {
-		*truncated = 1;
+		*flags |= DNS_REPLY_TC;
 		ldns_pkt_free(pkt);
 		return 0;
 	}
@@ -373,6 +376,8 @@ dns_answer_parse(const uint8_t *wire, size_t len, uint16_t id,
 		break;
 	default:
 		/* SERVFAIL, REFUSED, FORMERR...: this server cannot say. */
+		if (ldns_pkt_get_rcode(pkt) == LDNS_RCODE_FORMERR)
+			*flags |= DNS_REPLY_FORMERR;
 		ans->status = RES_TEMPFAIL;
 		ans->ttl = 0;
 		break;

@@ -41,15 +41,18 @@ int	 dns_name_normalize(const char *in, char *out, size_t outlen);
 /* A wire query (RD set; EDNS0 with edns_size when non-zero); free(). */
 uint8_t	*dns_query_build(const char *name, int qtype, uint16_t id,
 	    uint16_t edns_size, size_t *len);
+/* dns_answer_parse() flags */
+#define DNS_REPLY_TC		0x1	/* truncated: ask again over TCP */
+#define DNS_REPLY_FORMERR	0x2	/* FORMERR: perhaps no EDNS there */
+
 /*
  * Read a reply to the query (id, name, qtype).  -1 when it is not a
- * well-formed reply to that query (to be ignored).  Otherwise 0 with
- * *truncated set (TC: ask again over TCP, ans untouched) or ans filled;
- * free it with dns_answer_clear().
+ * well-formed reply to that query (to be ignored).  Otherwise 0 with ans
+ * filled (free it with dns_answer_clear()) and *flags set; with
+ * DNS_REPLY_TC, ans is left empty.
  */
 int	 dns_answer_parse(const uint8_t *wire, size_t len, uint16_t id,
-	    const char *name, int qtype, struct dns_answer *ans,
-	    int *truncated);
+	    const char *name, int qtype, struct dns_answer *ans, int *flags);
 void	 dns_answer_clear(struct dns_answer *);
 void	 dns_answer_copy(struct dns_answer *dst, const struct dns_answer *src);
 void	 dns_answer_add(struct dns_answer *, uint32_t pref, const char *value);

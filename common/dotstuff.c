@@ -12,6 +12,7 @@ dotstuff_init(struct dotstuff *d)
 	d->cr = 0;
 }
 
+/* Stuff one chunk; the line state carries over to the next. */
 size_t
 dotstuff_chunk(struct dotstuff *d, const char *in, size_t len, char *out)
 {
@@ -31,6 +32,7 @@ dotstuff_chunk(struct dotstuff *d, const char *in, size_t len, char *out)
 	return o;
 }
 
+/* Close the last line if open, then the lone dot. */
 size_t
 dotstuff_end(struct dotstuff *d, char *out)
 {

@@ -56,6 +56,7 @@ hostport_pton(const char *s, int port, struct sockaddr_storage *ss,
 	return -1;
 }
 
+/* A bare address, brackets allowed, with the given port. */
 int
 hostport_ip(const char *s, int port, struct sockaddr_storage *ss,
     socklen_t *len)
@@ -73,6 +74,7 @@ hostport_ip(const char *s, int port, struct sockaddr_storage *ss,
 	return hostport_pton(s, port, ss, len);
 }
 
+/* An address with an optional port; only IPv6 needs the brackets. */
 int
 hostport_parse(const char *s, int defport, struct sockaddr_storage *ss,
     socklen_t *len)

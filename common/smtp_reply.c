@@ -85,6 +85,7 @@ smtp_reply_first(struct smtp_reply *r, const char *text, size_t len)
 	log_escape(r->text, sizeof(r->text), text, len);
 }
 
+/* One line of a reply: check it against the first, keep the first. */
 int
 smtp_reply_line(struct smtp_reply *r, const char *line, size_t len,
     const char **text, size_t *textlen)
@@ -157,6 +158,7 @@ smtp_caps_size(const char *text, size_t len)
 	return (i == len) ? v : 0;
 }
 
+/* Note the keyword of one EHLO line; unknown ones are ignored. */
 void
 smtp_caps_line(struct smtp_caps *c, const char *text, size_t len)
 {

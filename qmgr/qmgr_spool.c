@@ -32,9 +32,10 @@
  * delivered again from a missing file.
  *
  * Recovery at start: incoming/ is emptied (smtpd never answered 250 for
- * it); each queue/ID.env with its queue/ID is loaded; an envelope without
- * data, data without an envelope, or an envelope that does not parse is
- * moved to corrupt/ with a log line, so a bad file never crash-loops qmgr.
+ * it); each queue/ID.env with its queue/ID is loaded; data without an
+ * envelope is an interrupted commit or removal and is discarded; an
+ * envelope without data, or one that does not parse, is moved to corrupt/
+ * with a log line, so a bad file never crash-loops qmgr.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -231,9 +232,16 @@ recover_name(const char *name)
 
 	if (len == MSGID_LEN && msgid_valid(name)) {
 		snprintf(envname, sizeof(envname), "%s%s", name, ENV_SUFFIX);
-		/* Gone already: moved aside with its corrupt envelope. */
-		if (queue_has(name) && !queue_has(envname))
-			move_aside(name, "data file without an envelope");
+		/*
+		 * Data without an envelope: a commit that crashed between its
+		 * two renames (never answered 250) or a removal that crashed
+		 * between its two unlinks (delivered).  Either way, discard.
+		 */
+		if (queue_has(name) && !queue_has(envname)) {
+			log_info("%s: discarding a data file without an "
+			    "envelope (interrupted commit or removal)", name);
+			(void)unlinkat(queue_fd, name, 0);
+		}
 		return 0;
 	}
 	if (len > MSGID_LEN && name[MSGID_LEN] == '.') {

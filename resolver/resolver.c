@@ -9,12 +9,16 @@
  * remote party wrote (an MX target, a recipient domain) reaches the wire
  * unchecked.
  *
- * When a client's channel closes (it crashed or restarts) its lookups are
- * cancelled; a restarted instance arrives as a new peer and replaces it.
+ * Requests for a question already being looked up wait for that lookup
+ * instead of starting another, so a burst of jobs to one domain costs one
+ * query.  When a client's channel closes (it crashed or restarts) its
+ * requests are dropped, and lookups nobody waits for any more cancelled;
+ * a restarted instance arrives as a new peer and replaces it.
  */
 #include <sys/queue.h>
 
 #include <event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,17 +42,27 @@ struct resolver_client {
 	TAILQ_HEAD(, resolver_req)	 reqs;
 };
 
-struct resolver_req {
-	TAILQ_ENTRY(resolver_req)	 entry;
-	struct resolver_client		*client;
-	uint32_t			 id;
+/* One lookup on the wire, shared by every request for the same question. */
+struct resolver_lookup {
+	TAILQ_ENTRY(resolver_lookup)	 entry;
 	int				 qtype;
 	char				 name[DNS_NAME_MAX + 1];
 	struct resolver_query		*q;
+	TAILQ_HEAD(, resolver_req)	 waiting;
+};
+
+struct resolver_req {
+	TAILQ_ENTRY(resolver_req)	 centry;	/* client's list */
+	TAILQ_ENTRY(resolver_req)	 lentry;	/* lookup's list */
+	struct resolver_client		*client;
+	struct resolver_lookup		*lookup;
+	uint32_t			 id;
 };
 
 static TAILQ_HEAD(, resolver_client) clients =
     TAILQ_HEAD_INITIALIZER(clients);
+static TAILQ_HEAD(, resolver_lookup) lookups =
+    TAILQ_HEAD_INITIALIZER(lookups);
 
 static const char *
 resolver_type_name(int qtype)
@@ -100,29 +114,61 @@ resolver_answer(struct resolver_client *c, uint32_t id, int qtype,
 	chan_send(c->chan, b);
 }
 
-/* A lookup finished: cache it, answer the client that asked. */
+/* A lookup finished: cache it, answer every request waiting for it. */
 static void
 resolver_done(struct dns_answer *a, void *arg)
 {
-	struct resolver_req	*r = arg;
+	struct resolver_lookup	*l = arg;
+	struct resolver_req	*r;
 
 	if (a->status != RES_TEMPFAIL)
 		a->ttl = resolver_cache_ttl(a->ttl);
-	resolver_cache_put(r->qtype, r->name, a);
-	resolver_answer(r->client, r->id, r->qtype, r->name, a);
+	resolver_cache_put(l->qtype, l->name, a);
+	while ((r = TAILQ_FIRST(&l->waiting)) != NULL) {
+		TAILQ_REMOVE(&l->waiting, r, lentry);
+		TAILQ_REMOVE(&r->client->reqs, r, centry);
+		resolver_answer(r->client, r->id, l->qtype, l->name, a);
+		free(r);
+	}
 	dns_answer_clear(a);
-	TAILQ_REMOVE(&r->client->reqs, r, entry);
-	free(r);
+	TAILQ_REMOVE(&lookups, l, entry);
+	free(l);
 }
 
-/* MSG_RES_QUERY: answer from the cache, or start a lookup. */
+/* Join the lookup in flight for this question, or start one. */
+static void
+resolver_lookup(struct resolver_client *c, uint32_t id, int qtype,
+    const char *name)
+{
+	struct resolver_lookup	*l;
+	struct resolver_req	*r;
+
+	TAILQ_FOREACH(l, &lookups, entry)
+		if (l->qtype == qtype && strcmp(l->name, name) == 0)
+			break;
+	if (l == NULL) {
+		l = xcalloc(1, sizeof(*l));
+		l->qtype = qtype;
+		snprintf(l->name, sizeof(l->name), "%s", name);
+		TAILQ_INIT(&l->waiting);
+		TAILQ_INSERT_TAIL(&lookups, l, entry);
+		l->q = resolver_dns_start(name, qtype, resolver_done, l);
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->client = c;
+	r->lookup = l;
+	r->id = id;
+	TAILQ_INSERT_TAIL(&c->reqs, r, centry);
+	TAILQ_INSERT_TAIL(&l->waiting, r, lentry);
+}
+
+/* MSG_RES_QUERY: answer from the cache, or wait for a lookup. */
 static void
 resolver_query(struct resolver_client *c, struct msg *m)
 {
-	struct resolver_req	*r;
 	struct dns_answer	 a;
 	const char		*name;
-	char			 norm[DNS_NAME_MAX + 1];
+	char			 norm[DNS_NAME_MAX + 1], esc[128];
 	uint32_t		 qtype;
 
 	qtype = msg_get_u32(m);
@@ -134,14 +180,12 @@ resolver_query(struct resolver_client *c, struct msg *m)
 		    qtype);
 	memset(&a, 0, sizeof(a));
 	if (dns_name_normalize(name, norm, sizeof(norm)) == -1) {
-		char	 esc[128];
-
 		log_debug("query %s for an invalid name \"%s\"",
 		    resolver_type_name(qtype),
 		    log_escape(esc, sizeof(esc), name, strlen(name)));
 		a.status = RES_NXDOMAIN;
 		a.ttl = RESOLVER_TTL_MIN;
-		resolver_answer(c, m->hdr.peerid, qtype, name, &a);
+		resolver_answer(c, m->hdr.peerid, qtype, esc, &a);
 		return;
 	}
 	log_debug("query %s %s from %s", resolver_type_name(qtype), norm,
@@ -151,24 +195,25 @@ resolver_query(struct resolver_client *c, struct msg *m)
 		dns_answer_clear(&a);
 		return;
 	}
-	r = xcalloc(1, sizeof(*r));
-	r->client = c;
-	r->id = m->hdr.peerid;
-	r->qtype = qtype;
-	memcpy(r->name, norm, sizeof(r->name));
-	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
-	r->q = resolver_dns_start(norm, qtype, resolver_done, r);
+	resolver_lookup(c, m->hdr.peerid, qtype, norm);
 }
 
-/* Forget a client and cancel what it asked. */
+/* Forget a client; lookups nobody else waits for are cancelled. */
 static void
 resolver_client_free(struct resolver_client *c)
 {
 	struct resolver_req	*r;
+	struct resolver_lookup	*l;
 
 	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-		TAILQ_REMOVE(&c->reqs, r, entry);
-		resolver_dns_cancel(r->q);
+		TAILQ_REMOVE(&c->reqs, r, centry);
+		l = r->lookup;
+		TAILQ_REMOVE(&l->waiting, r, lentry);
+		if (TAILQ_EMPTY(&l->waiting)) {
+			resolver_dns_cancel(l->q);
+			TAILQ_REMOVE(&lookups, l, entry);
+			free(l);
+		}
 		free(r);
 	}
 	TAILQ_REMOVE(&clients, c, entry);
@@ -176,6 +221,7 @@ resolver_client_free(struct resolver_client *c)
 	free(c);
 }
 
+/* Queries from a client; its EOF cancels what it asked. */
 static void
 resolver_dispatch(struct chan *ch, struct msg *m, void *arg)
 {

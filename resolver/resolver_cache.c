@@ -95,6 +95,7 @@ resolver_cache_ttl(uint32_t ttl)
 	return ttl;
 }
 
+/* A copy of a live entry with the TTL left; expired ones go. */
 int
 resolver_cache_get(int qtype, const char *name, struct dns_answer *out)
 {
@@ -112,6 +113,7 @@ resolver_cache_get(int qtype, const char *name, struct dns_answer *out)
 	return 0;
 }
 
+/* Store an answer (not a temporary failure), evicting the oldest. */
 void
 resolver_cache_put(int qtype, const char *name, const struct dns_answer *a)
 {

@@ -11,7 +11,8 @@
  * RESOLVER_TRY_TIMEOUT seconds.  A timeout, a send error, SERVFAIL or
  * REFUSED moves on to the next try; when none is left the answer is
  * RES_TEMPFAIL.  A truncated reply (TC) is asked again of the same server
- * over TCP (2-byte length prefix, RFC 1035 4.2.2).
+ * over TCP (2-byte length prefix, RFC 1035 4.2.2); a FORMERR to a query
+ * with EDNS0 is asked again of the same server without it.
  *
  * The first try starts from the event loop, so the callback never runs
  * inside resolver_dns_start().
@@ -51,6 +52,7 @@ struct resolver_query {
 
 	uint8_t			*wire;		/* the query; id set per try */
 	size_t			 wirelen;
+	int			 edns;		/* the query carries OPT */
 
 	uint8_t			*tbuf;		/* TCP: out, then in */
 	size_t			 tlen;		/* bytes expected in tbuf */
@@ -143,6 +145,7 @@ resolver_dns_finish(struct resolver_query *q, struct dns_answer *ans)
 	cb(ans, arg);
 }
 
+/* Every try failed: answer RES_TEMPFAIL. */
 static void
 resolver_dns_tempfail(struct resolver_query *q)
 {
@@ -155,6 +158,18 @@ resolver_dns_tempfail(struct resolver_query *q)
 	resolver_dns_finish(q, &ans);
 }
 
+/* (Re)build the wire query, with or without EDNS0. */
+static void
+resolver_dns_build(struct resolver_query *q, int edns)
+{
+	free(q->wire);
+	q->edns = edns;
+	q->wire = dns_query_build(q->name, q->qtype, 0,
+	    edns ? RESOLVER_EDNS_SIZE : 0, &q->wirelen);
+	if (q->wire == NULL || q->wirelen < DNS_HDR_LEN)
+		fatalx("cannot build a query for %s", q->name);
+}
+
 /*
  * A reply arrived on this try: finish with it, or move on when the
  * server could not answer.  Returns 1 when TC asks for TCP.
@@ -163,17 +178,27 @@ static int
 resolver_dns_reply(struct resolver_query *q, const uint8_t *buf, size_t len)
 {
 	struct dns_answer	 ans;
-	int			 tc;
+	int			 flags;
 
 	if (dns_answer_parse(buf, len, q->id, q->name, q->qtype, &ans,
-	    &tc) == -1) {
+	    &flags) == -1) {
 		log_debug("%s %s: ignored a reply from %s that does not "
 		    "match", resolver_dns_type(q->qtype), q->name,
 		    q->nsname);
 		return -1;
 	}
-	if (tc)
+	if (flags & DNS_REPLY_TC)
 		return 1;
+	if ((flags & DNS_REPLY_FORMERR) && q->edns) {
+		/* An old server that chokes on the OPT record. */
+		log_debug("%s %s: FORMERR from %s, asking again without EDNS",
+		    resolver_dns_type(q->qtype), q->name, q->nsname);
+		resolver_dns_close(q);
+		resolver_dns_build(q, 0);
+		q->try--;		/* the same server, not a new try */
+		resolver_dns_next(q);
+		return 0;
+	}
 	if (ans.status == RES_TEMPFAIL) {
 		log_debug("%s %s: server failure from %s",
 		    resolver_dns_type(q->qtype), q->name, q->nsname);
@@ -283,6 +308,7 @@ resolver_dns_tcp_start(struct resolver_query *q)
 	resolver_dns_arm_timer(q, RESOLVER_TCP_TIMEOUT);
 }
 
+/* Datagrams on the try's socket: drain them, keep only a real reply. */
 static void
 resolver_dns_udp_cb(int fd, short ev, void *arg)
 {
@@ -389,6 +415,7 @@ resolver_dns_tcp_cb(int fd, short ev, void *arg)
 	}
 }
 
+/* A new lookup; its first try starts from the event loop. */
 struct resolver_query *
 resolver_dns_start(const char *name, int qtype, resolver_dns_cb cb,
     void *arg)
@@ -403,10 +430,7 @@ resolver_dns_start(const char *name, int qtype, resolver_dns_cb cb,
 	q->arg = arg;
 	q->fd = -1;
 	q->ntries = RESOLVER_ROUNDS * (int)resolver_ns_count();
-	q->wire = dns_query_build(name, qtype, 0, RESOLVER_EDNS_SIZE,
-	    &q->wirelen);
-	if (q->wire == NULL || q->wirelen < DNS_HDR_LEN)
-		fatalx("cannot build a query for %s", name);
+	resolver_dns_build(q, 1);
 	evtimer_set(&q->ev_timer, resolver_dns_timer, q);
 	evtimer_add(&q->ev_timer, &now);
 	return q;

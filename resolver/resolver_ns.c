@@ -104,6 +104,7 @@ resolver_ns_load(const struct conf *conf)
 		log_debug("nameserver %s", ns_list[i].text);
 }
 
+/* At configure time, before the chroot: resolv.conf is still there. */
 void
 resolver_ns_configure(const struct conf *conf)
 {

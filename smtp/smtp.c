@@ -26,6 +26,7 @@ struct smtp_conf	 smtp_conf;
 static struct chan	*qmgr_chan;
 static int		 auth_warned;
 
+/* Results go to the current qmgr; none while it restarts. */
 void
 smtp_qmgr_send(struct msgb *b)
 {
@@ -36,6 +37,7 @@ smtp_qmgr_send(struct msgb *b)
 	chan_send(qmgr_chan, b);
 }
 
+/* Messages from qmgr; its EOF drops every job (the new qmgr retries). */
 static void
 smtp_qmgr_dispatch(struct chan *c, struct msg *m, void *arg)
 {
@@ -117,6 +119,7 @@ smtp_set_conf(struct conf *conf)
 		    smtp_conf.smarthost_port);
 }
 
+/* Still root, before the chroot: keep the routing slice. */
 static void
 smtp_configure(struct conf *conf)
 {

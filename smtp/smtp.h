@@ -87,9 +87,9 @@ struct smtp_job {
 	TAILQ_ENTRY(smtp_job)	 entry;
 	uint32_t		 id;
 	char			*msgid;
-	char			*key;		/* queue key: domain, "(smarthost)" */
+	char			*key;		/* queue key (DESIGN 4) */
 	char			*sender;
-	char			*source;	/* local address to bind, "" any */
+	char			*source;	/* local IP to bind, "": any */
 	char			*props;		/* properties JSON */
 	uint64_t		 size;
 	int			 fd;		/* spool file, read-only */

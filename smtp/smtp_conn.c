@@ -55,6 +55,7 @@ smtp_conn_bind(int fd, const struct sockaddr *dst, const char *source)
 	}
 }
 
+/* A non-blocking socket connecting to dst; -1 with *why on failure. */
 int
 smtp_conn_open(const char *host, const struct sockaddr *dst, socklen_t len,
     const char *source, char *why, size_t whylen)

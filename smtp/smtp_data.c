@@ -19,6 +19,7 @@ smtp_data_start(struct smtp_data *d)
 	dotstuff_init(&d->dot);
 }
 
+/* One pread() of the message, stuffed into buf; the end when it is read. */
 ssize_t
 smtp_data_fill(struct smtp_data *d, int fd, char *buf, size_t room)
 {

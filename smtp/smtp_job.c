@@ -120,6 +120,7 @@ smtp_job_parse(struct msg *m)
 	return j;
 }
 
+/* MSG_SMTP_DELIVER: bad addresses fail at once, the rest are routed. */
 void
 smtp_job_deliver(struct msg *m)
 {
@@ -147,10 +148,13 @@ smtp_job_deliver(struct msg *m)
 		smtp_route_start(j);
 }
 
+/* The first outcome of a recipient sticks; later ones are ignored. */
 void
 smtp_job_rcpt(struct smtp_job *j, struct smtp_rcpt *r, int status, int code,
     const char *dsn, const char *text, const char *cmd)
 {
+	char	*p;
+
 	if (r->done)
 		return;
 	r->done = 1;
@@ -161,6 +165,10 @@ smtp_job_rcpt(struct smtp_job *j, struct smtp_rcpt *r, int status, int code,
 	r->dsn[0] = status == RCPT_DELIVERED ? '2' :
 	    status == RCPT_FAILED ? '5' : '4';
 	r->text = xstrndup(text, SMTP_TEXT_MAX);
+	/* Reply texts come escaped; a domain in our own text might not. */
+	for (p = r->text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	r->cmd = cmd;
 	snprintf(r->relay, sizeof(r->relay), "%s", j->relay);
 }
@@ -261,6 +269,7 @@ smtp_job_free(struct smtp_job *j)
 	free(j);
 }
 
+/* Send MSG_SMTP_RESULT with every recipient, log each, free the job. */
 void
 smtp_job_done(struct smtp_job *j)
 {
@@ -289,6 +298,7 @@ smtp_job_done(struct smtp_job *j)
 	smtp_job_free(j);
 }
 
+/* qmgr went away: forget every job without a result. */
 void
 smtp_job_abort_all(void)
 {

@@ -131,6 +131,7 @@ smtp_res_answer(struct msg *m)
 	dns_answer_clear(&a);
 }
 
+/* Answers from the resolver; at its EOF, pending lookups fail soon. */
 static void
 smtp_res_dispatch(struct chan *c, struct msg *m, void *arg)
 {
@@ -158,6 +159,7 @@ smtp_res_dispatch(struct chan *c, struct msg *m, void *arg)
 	}
 }
 
+/* A (new) resolver: the old channel, if any, counts as closed. */
 void
 smtp_res_peer(int fd)
 {
@@ -171,6 +173,7 @@ smtp_res_peer(int fd)
 	    smtp_res_dispatch, NULL);
 }
 
+/* Ask the resolver; the callback runs later, never from here. */
 struct smtp_res_req *
 smtp_res_query(int qtype, const char *name, smtp_res_cb cb, void *arg)
 {
@@ -196,6 +199,7 @@ smtp_res_query(int qtype, const char *name, smtp_res_cb cb, void *arg)
 	return r;
 }
 
+/* The caller goes away; a sent query stays to match its answer. */
 void
 smtp_res_cancel(struct smtp_res_req *r)
 {

@@ -176,6 +176,7 @@ smtp_route_next_addr(struct smtp_route *rt)
 	smtp_route_next_host(rt);
 }
 
+/* Called by the session: this address failed before MAIL; next. */
 void
 smtp_route_failed(struct smtp_job *job, int soft, int code, const char *dsn,
     const char *text)
@@ -186,6 +187,7 @@ smtp_route_failed(struct smtp_job *job, int soft, int code, const char *dsn,
 	smtp_route_next_addr(rt);
 }
 
+/* The reused connection was dead: the same address, a new connection. */
 void
 smtp_route_retry(struct smtp_job *job)
 {
@@ -401,6 +403,7 @@ smtp_route_domain(const struct smtp_job *job)
 	return xstrdup(at != NULL ? at + 1 : "");
 }
 
+/* Pick the kind of route for the job and start on its first host. */
 void
 smtp_route_start(struct smtp_job *job)
 {
@@ -438,6 +441,7 @@ smtp_route_start(struct smtp_job *job)
 	smtp_route_next_host(rt);
 }
 
+/* Cancel the lookups in flight (their answers are then ignored). */
 void
 smtp_route_free(struct smtp_route *rt)
 {

@@ -4,7 +4,8 @@
  * in, room to write, timeout).
  *
  *   CONNECT -> GREETING -> EHLO (-> HELO on 5xx) -> MAIL -> RCPT... ->
- *   DATA -> BODY -> DOT -> RSET -> IDLE (reused by a later job) or QUIT
+ *   DATA -> BODY -> DOT -> IDLE (reused by a later job: START -> MAIL)
+ *   -> QUIT; an aborted transaction goes through RSET to IDLE.
  *
  * Before MAIL, a failure (no connection, a 4xx/5xx greeting, EHLO and
  * HELO refused, a timeout) belongs to the route: the job moves on to the
@@ -20,9 +21,10 @@
  * SMTP_REPLY_LINES_MAX lines or a malformed line ends the session as a
  * protocol error.  Nothing a server sends can grow memory or crash us.
  *
- * After a transaction the connection is RSET and kept idle for
- * SMTP_IDLE_TIME seconds for the next job to the same address and source;
- * anything unexpected drops it.
+ * After a transaction the connection is kept idle for SMTP_IDLE_TIME
+ * seconds for the next job to the same address and source, at most
+ * SMTP_REUSE_MAX transactions; anything unexpected drops it, and a reused
+ * connection found dead before MAIL's reply is replaced by a fresh one.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -251,10 +253,12 @@ smtp_session_fail(struct smtp_session *s, const char *dsn, const char *fmt,
 {
 	struct smtp_job	*job;
 	enum smtp_state	 state = s->state;
-	int		 reused = s->ntrans > 1 && !s->mail_replied;
 	char		 text[SMTP_TEXT_MAX];
 	va_list		 ap;
+	int		 stale;
 
+	stale = state == S_START || state == S_RSET ||
+	    (s->ntrans > 1 && !s->mail_replied && state <= S_RCPT);
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
@@ -265,7 +269,7 @@ smtp_session_fail(struct smtp_session *s, const char *dsn, const char *fmt,
 		return;
 	if (state <= S_HELO)
 		smtp_route_failed(job, 1, 0, dsn, text);
-	else if (reused && state <= S_RCPT) {
+	else if (stale) {
 		log_debug("%s: reused connection to %s was stale",
 		    job->msgid, job->relay);
 		smtp_route_retry(job);
@@ -289,26 +293,12 @@ smtp_session_refused(struct smtp_session *s)
 	    s->reply.text);
 }
 
-/* The transaction is over: report the job, then RSET for reuse or QUIT. */
+/*
+ * Park a connection for the next job to the same place: idle, or still
+ * waiting for RSET's reply (a job may take it then; MAIL follows RSET).
+ */
 static void
-smtp_session_txn_end(struct smtp_session *s)
-{
-	struct smtp_job	*job = smtp_session_detach(s);
-
-	free(s->order);
-	s->order = NULL;
-	smtp_job_done(job);
-	if (s->ntrans >= SMTP_REUSE_MAX) {
-		smtp_session_quit(s);
-		return;
-	}
-	smtp_session_cmd(s, "RSET");
-	smtp_session_enter(s, S_RSET);
-}
-
-/* Park a healthy connection for the next job to the same place. */
-static void
-smtp_session_park(struct smtp_session *s)
+smtp_session_park(struct smtp_session *s, enum smtp_state state)
 {
 	struct smtp_session	*old;
 
@@ -323,7 +313,56 @@ smtp_session_park(struct smtp_session *s)
 	TAILQ_INSERT_TAIL(&idle_list, s, entry);
 	idle_count++;
 	s->idle = 1;
-	smtp_session_enter(s, S_IDLE);
+	smtp_session_enter(s, state);
+}
+
+/*
+ * The transaction is over: report the job, then keep the connection.
+ * After the reply to the final dot the server has reset itself (RFC 5321
+ * 4.1.1.4), so the connection is idle at once and the next job to the
+ * same place needs no round trip; after an aborted transaction RSET goes
+ * first.
+ */
+static void
+smtp_session_txn_end(struct smtp_session *s, int clean)
+{
+	struct smtp_job	*job = smtp_session_detach(s);
+
+	free(s->order);
+	s->order = NULL;
+	smtp_job_done(job);
+	if (s->ntrans >= SMTP_REUSE_MAX) {
+		smtp_session_quit(s);
+		return;
+	}
+	if (clean)
+		smtp_session_park(s, S_IDLE);
+	else {
+		smtp_session_cmd(s, "RSET");
+		smtp_session_park(s, S_RSET);
+	}
+}
+
+/* RSET's reply: the job waiting for it goes on, or the connection idles. */
+static void
+smtp_session_rset_reply(struct smtp_session *s)
+{
+	if (s->reply.code / 100 != 2) {
+		if (s->job != NULL) {
+			smtp_session_fail(s, "4.5.0", "RSET refused by %s",
+			    s->relay);
+			return;
+		}
+		if (s->idle) {
+			TAILQ_REMOVE(&idle_list, s, entry);
+			idle_count--;
+			s->idle = 0;
+		}
+		smtp_session_quit(s);
+	} else if (s->job != NULL)
+		smtp_session_mail(s);
+	else
+		smtp_session_enter(s, S_IDLE);
 }
 
 static void
@@ -396,14 +435,14 @@ smtp_session_mail(struct smtp_session *s)
 		    "size limit %" PRIu64 " of server %s", job->size,
 		    s->caps.size_max, s->relay);
 		smtp_job_rcpt_all(job, RCPT_FAILED, 0, "5.3.4", text, NULL);
-		smtp_session_txn_end(s);
+		smtp_session_txn_end(s, 1);
 		return;
 	}
 	if (job->smtputf8 && !(s->caps.flags & SMTP_CAP_SMTPUTF8)) {
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was "
 		    "not offered by host %s", s->relay);
 		smtp_job_rcpt_all(job, RCPT_FAILED, 0, "5.6.7", text, NULL);
-		smtp_session_txn_end(s);
+		smtp_session_txn_end(s, 1);
 		return;
 	}
 	s->order = xreallocarray(NULL, job->nrcpt, sizeof(*s->order));
@@ -414,7 +453,7 @@ smtp_session_mail(struct smtp_session *s)
 			s->order[s->norder++] = i;
 	}
 	if (s->norder == 0) {
-		smtp_session_txn_end(s);
+		smtp_session_txn_end(s, 1);
 		return;
 	}
 	s->pipelining = (s->caps.flags & SMTP_CAP_PIPELINING) != 0;
@@ -427,7 +466,49 @@ smtp_session_mail(struct smtp_session *s)
 	smtp_session_pump(s);
 }
 
-/* A reply in the transaction: MAIL's, a RCPT's, DATA's or the final. */
+/* DATA's reply: 354 starts the body; anything else ends the transaction. */
+static void
+smtp_session_data_reply(struct smtp_session *s)
+{
+	int	 class = s->reply.code / 100;
+
+	if (class == 3 && s->naccepted > 0 && !s->mail_failed) {
+		smtp_data_start(&s->data);
+		smtp_session_enter(s, S_BODY);
+	} else if (class == 3) {
+		/* Pipelined DATA went through with no recipient (RFC 2920
+		 * 3.1): end it with an empty message, whose reply is moot. */
+		smtp_session_cmd(s, ".");
+		s->dot_ignore = 1;
+		smtp_session_enter(s, S_DOT);
+	} else if (class == 2)
+		smtp_session_fail(s, "4.5.0", "unexpected reply %d to DATA "
+		    "from %s", s->reply.code, s->relay);
+	else {
+		smtp_session_accepted_reply(s, "DATA");
+		smtp_session_txn_end(s, 0);
+	}
+}
+
+/* The reply after the final dot: the outcome of every accepted rcpt. */
+static void
+smtp_session_dot_reply(struct smtp_session *s)
+{
+	if (s->reply.code / 100 == 3) {
+		smtp_session_fail(s, "4.5.0", "unexpected reply %d to end of "
+		    "DATA from %s", s->reply.code, s->relay);
+		return;
+	}
+	if (!s->dot_ignore)
+		smtp_session_accepted_reply(s, "end of DATA");
+	smtp_session_txn_end(s, 1);
+}
+
+/*
+ * A reply in the transaction.  Replies come in the order the commands
+ * went out, so the counters say whose it is: MAIL's, then each RCPT's,
+ * then DATA's, then the final one.
+ */
 static void
 smtp_session_txn_reply(struct smtp_session *s)
 {
@@ -435,9 +516,14 @@ smtp_session_txn_reply(struct smtp_session *s)
 	size_t			 i;
 	int			 class = s->reply.code / 100;
 
+	if (s->state == S_DOT) {
+		smtp_session_dot_reply(s);
+		return;
+	}
 	if (!s->mail_replied) {
 		s->mail_replied = 1;
 		if (class != 2) {
+			/* Pipelined RCPTs still get replies: drain them. */
 			s->mail_failed = 1;
 			for (i = 0; i < s->norder; i++)
 				smtp_session_rcpt_reply(s,
@@ -445,43 +531,13 @@ smtp_session_txn_reply(struct smtp_session *s)
 		}
 	} else if (s->rcpt_replied < s->rcpt_sent) {
 		r = &s->job->rcpts[s->order[s->rcpt_replied++]];
-		if (s->mail_failed)
-			;	/* outcome already set by MAIL's reply */
-		else if (class == 2) {
+		if (class == 2 && !s->mail_failed) {
 			r->accepted = 1;
 			s->naccepted++;
-		} else
+		} else if (!s->mail_failed)
 			smtp_session_rcpt_reply(s, r, "RCPT TO");
 	} else if (s->state == S_DATA) {
-		if (class == 3 && s->naccepted > 0 && !s->mail_failed) {
-			smtp_data_start(&s->data);
-			smtp_session_enter(s, S_BODY);
-			return;
-		}
-		if (class == 3) {
-			/* RFC 2920: DATA accepted, no recipient: empty "." */
-			smtp_session_cmd(s, ".");
-			s->dot_ignore = 1;
-			smtp_session_enter(s, S_DOT);
-			return;
-		}
-		if (class == 2) {
-			smtp_session_fail(s, "4.5.0", "unexpected reply %d to "
-			    "DATA from %s", s->reply.code, s->relay);
-			return;
-		}
-		smtp_session_accepted_reply(s, "DATA");
-		smtp_session_txn_end(s);
-		return;
-	} else if (s->state == S_DOT) {
-		if (class == 3) {
-			smtp_session_fail(s, "4.5.0", "unexpected reply %d to "
-			    "end of DATA from %s", s->reply.code, s->relay);
-			return;
-		}
-		if (!s->dot_ignore)
-			smtp_session_accepted_reply(s, "end of DATA");
-		smtp_session_txn_end(s);
+		smtp_session_data_reply(s);
 		return;
 	} else {
 		smtp_session_fail(s, "4.5.0", "unexpected reply from %s",
@@ -494,7 +550,7 @@ smtp_session_txn_reply(struct smtp_session *s)
 	else if (s->data_sent)
 		smtp_session_enter(s, S_DATA);
 	else
-		smtp_session_txn_end(s);
+		smtp_session_txn_end(s, 0);
 }
 
 /* A complete reply arrived: what it means depends on the state. */
@@ -540,10 +596,7 @@ smtp_session_reply(struct smtp_session *s)
 		smtp_session_txn_reply(s);
 		break;
 	case S_RSET:
-		if (class == 2)
-			smtp_session_park(s);
-		else
-			smtp_session_quit(s);
+		smtp_session_rset_reply(s);
 		break;
 	case S_QUIT:
 		smtp_session_close(s);
@@ -593,6 +646,7 @@ smtp_session_lines(struct smtp_session *s)
 	}
 }
 
+/* Read what the server sent; EOF ends the session unless it was due. */
 static void
 smtp_session_readable(struct smtp_session *s)
 {
@@ -708,6 +762,7 @@ smtp_session_connected(struct smtp_session *s)
 	smtp_session_enter(s, S_GREETING);
 }
 
+/* The state's timer fired: a failure, or the move it stands for. */
 static void
 smtp_session_timeout(struct smtp_session *s)
 {
@@ -740,6 +795,7 @@ smtp_session_timeout(struct smtp_session *s)
 	}
 }
 
+/* The one I/O callback: dispatch the event, then re-arm for the state. */
 static void
 smtp_session_io(int fd, short ev, void *arg)
 {
@@ -786,6 +842,7 @@ smtp_session_new(const char *host, const struct sockaddr *sa, socklen_t len,
 	return s;
 }
 
+/* A new connection for the job; the route hears how it went. */
 int
 smtp_session_open(struct smtp_job *job, const char *host,
     const struct sockaddr *sa, socklen_t len, char *why, size_t whylen)
@@ -810,6 +867,7 @@ smtp_session_open(struct smtp_job *job, const char *host,
 	return 0;
 }
 
+/* Hand an idle connection to (sa, source) to the job. */
 int
 smtp_session_reuse(struct smtp_job *job, const struct sockaddr *sa,
     const char *host)
@@ -831,11 +889,15 @@ smtp_session_reuse(struct smtp_job *job, const struct sockaddr *sa,
 	memset(&job->t_mail, 0, sizeof(job->t_mail));
 	snprintf(job->relay, sizeof(job->relay), "%s", s->relay);
 	log_debug("%s: reusing the connection to %s", job->msgid, s->relay);
-	smtp_session_enter(s, S_START);
-	smtp_session_update(s);
+	/* Still in RSET: MAIL goes out when its reply comes. */
+	if (s->state == S_IDLE) {
+		smtp_session_enter(s, S_START);
+		smtp_session_update(s);
+	}
 	return 0;
 }
 
+/* The job is gone: drop the connection, mid-transaction or not. */
 void
 smtp_session_abort(struct smtp_session *s)
 {

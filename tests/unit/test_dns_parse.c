@@ -209,6 +209,8 @@ test_tempfail(void **state)
 	    LDNS_RCODE_SERVFAIL, 1, 0, { NULL }, { NULL } };
 	struct spec	 ref = { ID, "h.example.", RES_T_A,
 	    LDNS_RCODE_REFUSED, 1, 0, { NULL }, { NULL } };
+	struct spec	 fe = { ID, "h.example.", RES_T_A,
+	    LDNS_RCODE_FORMERR, 1, 0, { NULL }, { NULL } };
 	struct spec	 badmx = { ID, "h.example.", RES_T_MX, 0, 1, 0,
 	    { "h.example. 30 IN MX 10 bad\\032name.example.", NULL },
 	    { NULL } };
@@ -217,8 +219,12 @@ test_tempfail(void **state)
 
 	assert_int_equal(parse(&sf, "h.example", RES_T_A, &a, &tc), 0);
 	assert_int_equal(a.status, RES_TEMPFAIL);
+	assert_int_equal(tc, 0);
 	assert_int_equal(parse(&ref, "h.example", RES_T_A, &a, &tc), 0);
 	assert_int_equal(a.status, RES_TEMPFAIL);
+	assert_int_equal(parse(&fe, "h.example", RES_T_A, &a, &tc), 0);
+	assert_int_equal(a.status, RES_TEMPFAIL);
+	assert_int_equal(tc, DNS_REPLY_FORMERR);
 	assert_int_equal(parse(&badmx, "h.example", RES_T_MX, &a, &tc), 0);
 	assert_int_equal(a.status, RES_TEMPFAIL);
 	assert_int_equal(a.n, 0);
@@ -233,7 +239,7 @@ test_truncated(void **state)
 	int		 tc;
 
 	assert_int_equal(parse(&s, "h.example", RES_T_MX, &a, &tc), 0);
-	assert_int_equal(tc, 1);
+	assert_int_equal(tc, DNS_REPLY_TC);
 }
 
 static void
