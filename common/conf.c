@@ -40,6 +40,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "netaddr.h"
 #include "proto.h"
 #include "xmalloc.h"
 
@@ -83,7 +84,7 @@ static const struct conf_member smarthost_members[] = {
 static const struct conf_member route_members[] = {
 	{ "domain",	CONF_T_STR,	RT(domain),	0, 0, 0, M_REQUIRED },
 	{ "host",	CONF_T_STR,	RT(host),	0, 0, 0, M_REQUIRED },
-	{ "port",	CONF_T_INT,	RT(port),	1, 65535, 25, 0 },
+	{ "port",	CONF_T_INT,	RT(port),	0, 65535, 0, 0 },
 	{ "username",	CONF_T_STR,	RT(username),	0, 0, 0, 0 },
 	{ "password",	CONF_T_STR,	RT(password),	0, 0, 0, M_SECRET },
 };
@@ -593,6 +594,22 @@ intlist_check(const struct conf_key *k, const struct conf_intlist *l)
 	return NULL;
 }
 
+/* An address range list ("a/n;b/m"): parsed as smtpd will parse it. */
+static char *
+range_check(const char *spec)
+{
+	struct netaddr_range	 r;
+	char			*cause = NULL;
+
+	if (spec == NULL || *spec == '\0')
+		return NULL;
+	memset(&r, 0, sizeof(r));
+	if (netaddr_range_parse(&r, spec, &cause) == -1)
+		return cause;
+	netaddr_range_clear(&r);
+	return NULL;
+}
+
 /* What is wrong with a string or string list key: checks of single keys. */
 static char *
 str_check(const struct conf_key *k, const void *f)
@@ -610,6 +627,9 @@ str_check(const struct conf_key *k, const void *f)
 		free(q);
 		return msg;
 	}
+	if (k->offset == offsetof(struct conf, smtp_range) ||
+	    k->offset == offsetof(struct conf, smtp_proxy))
+		return range_check(*(char *const *)f);
 	if (k->offset != offsetof(struct conf, resolver_nameservers))
 		return NULL;
 	for (i = 0; i < l->n; i++) {
