@@ -199,7 +199,7 @@ test_load_every_type(void **state)
 	assert_int_equal(c->smarthosts.v[1].backup, 1);
 	assert_int_equal(c->routes.n, 1);
 	assert_string_equal(c->routes.v[0].host, "mx.internal");
-	assert_int_equal(c->routes.v[0].port, 25);
+	assert_int_equal(c->routes.v[0].port, 0);	/* smtp-mx-port */
 	assert_null(c->routes.v[0].password);
 	assert_string_equal(c->smtp_sink_address, "127.0.0.2");
 	/* keys the file does not name keep their values */
@@ -256,6 +256,10 @@ static const struct {
 	  "[ipv6]:port" },
 	{ "log-level: \"loud\"\n", 1,
 	  "log-level: \"loud\" is not one of err, warning, info, debug" },
+	{ "smtp-port: 25\nsmtp-range: \"127.0.0.0/8;10.0.0.0/33\"\n", 2,
+	  "smtp-range: bad address or CIDR \"10.0.0.0/33\"" },
+	{ "smtp-proxy: \"not-an-ip\"\n", 1,
+	  "smtp-proxy: bad address or CIDR \"not-an-ip\"" },
 	{ "retries = []\n", 1, "retries: needs at least one interval" },
 	{ "smarthosts = (\n { hostname = \"a\";\n   colour = 1; } )\n", 3,
 	  "smarthosts: entry 1: unknown member \"colour\"" },
