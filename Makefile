@@ -2,12 +2,17 @@
 #
 #   make            build build/sbin/{mtad,mtactl}, build/libexec/mtad/*
 #   make check      install missing test deps, build, run every test
+#   make fuzz       build the libFuzzer targets into build-fuzz/ (fuzz/README)
 #   make run        build, then run mtad in the foreground on 127.0.0.1:2525
 #   make deps       install missing Debian packages (quiet when all present)
 #   make SAN=1      build with AddressSanitizer + UBSan into build-san/
+#   make install    PREFIX (/usr/local), SYSCONFDIR (/etc), SYSTEMDDIR,
+#                   DESTDIR; the config is never overwritten.  make uninstall
 
 PREFIX	?= /usr/local
 DESTDIR	?=
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 CC	?= cc
 PKGS	 = libevent openssl ldns librabbitmq json-c libconfig
 
@@ -86,10 +91,34 @@ check: deps
 	$(MAKE) SAN=1 all
 	$(MAKE) SAN=1 unit
 	$(MAKE) lint-conf
+	$(MAKE) fuzz-check
 	MTAD_BUILD=$(CURDIR)/build-san $(PYTEST) $(PYTEST_ARGS) tests/integration
 
 lint-conf: $(BUILD)/sbin/mtad
 	/usr/bin/python3 tests/check_conf_doc.py $(BUILD)/sbin/mtad man/mtad.conf.5 conf/mtad.conf
+
+# --- fuzzing (libFuzzer, clang, ASan + UBSan; see fuzz/) ----------------------
+# make fuzz: the targets in build-fuzz/fuzz/; make fuzz-check: each runs
+# FUZZ_TIME seconds on fuzz/corpus/NAME and fails on any finding.
+FUZZ_BUILD	 = build-fuzz
+FUZZ_TIME	?= 6
+FUZZ_SAN	 = -fsanitize=fuzzer-no-link,address,undefined \
+		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_NAMES	 = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS	 = $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
+
+fuzz:
+	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT=-O1 SANFLAGS="$(FUZZ_SAN)" \
+	    fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: $(OBJ)/fuzz/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-check: fuzz
+	sh fuzz/check.sh $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ_NAMES)
 
 # --- run -----------------------------------------------------------------
 RUN_DIR	 = $(CURDIR)/run
@@ -108,7 +137,7 @@ run: deps all
 DEB_BUILD = gcc make pkg-config libssl-dev libevent-dev libldns-dev \
 	    librabbitmq-dev libjson-c-dev libconfig-dev
 DEB_TEST  = libcmocka-dev python3 python3-pytest python3-aiosmtpd swaks \
-	    dnsmasq-base openssl mandoc
+	    dnsmasq-base openssl mandoc clang libclang-rt-dev strace
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -131,19 +160,28 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -d $(DESTDIR)/etc/mtad
-	[ -e $(DESTDIR)/etc/mtad/mtad.conf ] || \
-	    install -m 640 conf/mtad.conf $(DESTDIR)/etc/mtad/mtad.conf
+	install -d $(DESTDIR)$(SYSTEMDDIR)
+	sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' \
+	    -e 's|/etc/mtad/|$(SYSCONFDIR)/mtad/|g' conf/mtad.service \
+	    > $(DESTDIR)$(SYSTEMDDIR)/mtad.service
+	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/mtad.service
+	install -d $(DESTDIR)$(SYSCONFDIR)/mtad
+	@# The sample config never replaces one that is there.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf ] || \
+	    install -m 640 conf/mtad.conf $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/mtad $(DESTDIR)$(PREFIX)/sbin/mtactl
 	rm -rf $(DESTDIR)$(PREFIX)/libexec/mtad
 	cd man && for m in *.5; do rm -f $(DESTDIR)$(PREFIX)/share/man/man5/$$m; done
 	cd man && for m in *.8; do rm -f $(DESTDIR)$(PREFIX)/share/man/man8/$$m; done
+	rm -f $(DESTDIR)$(SYSTEMDDIR)/mtad.service
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf and the spool"
 
 clean:
-	rm -rf build build-san run
+	rm -rf build build-san build-fuzz run
 
-.PHONY: all check unit lint-conf run deps install uninstall clean
+.PHONY: all check unit lint-conf run deps install uninstall clean \
+	fuzz fuzz-bins fuzz-check
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -801,6 +801,7 @@ int
 chan_flush_sync(struct chan *c)
 {
 	struct pollfd	 pfd;
+	int		 r;
 
 	while (!TAILQ_EMPTY(&c->outq)) {
 		if (chan_write_some(c) == -1)
@@ -809,7 +810,9 @@ chan_flush_sync(struct chan *c)
 			break;
 		pfd.fd = c->fd;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, 5000) <= 0 && errno != EINTR)
+		/* A peer that reads nothing for 5 s: give up (errno is stale). */
+		if ((r = poll(&pfd, 1, 5000)) == 0 ||
+		    (r == -1 && errno != EINTR))
 			return -1;
 	}
 	chan_update_write(c);

@@ -4,6 +4,7 @@
  * loop runs, so that nothing else happens before the privilege drop.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "chan.h"
 #include "child.h"
 #include "conf.h"
+#include "counter.h"
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -127,6 +129,22 @@ child_drop_privileges(const char *user, const char *spool_dir)
 		fatalx("privilege drop could be undone");
 }
 
+/*
+ * Raise the soft descriptor limit to the hard one: an smtp worker holds two
+ * descriptors per delivery, smtpd one per session.
+ */
+static void
+child_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
+}
+
 /* Messages from the master once running: new peers and reloads. */
 static void
 child_master_cb(struct chan *c, struct msg *m, void *arg)
@@ -159,8 +177,14 @@ child_master_cb(struct chan *c, struct msg *m, void *arg)
 				conf_free(conf);
 		}
 		break;
+	case MSG_CTL_STATS:
+		counter_reply(c, m);
+		break;
 	default:
-		fatalx("unexpected %s from master", msg_name(m->hdr.type));
+		if (child_ops->control == NULL)
+			fatalx("unexpected %s from master",
+			    msg_name(m->hdr.type));
+		child_ops->control(c, m);
 	}
 }
 
@@ -280,6 +304,7 @@ child_main(int argc, char **argv, const struct child_ops *ops)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);	/* the master handles ^C with -d */
 
+	child_raise_nofile();
 	event_init();
 	master_chan = chan_new(CHILD_MASTER_FD, ops->proc, PROC_MASTER, 0,
 	    child_master_cb, NULL);

@@ -41,6 +41,12 @@ struct child_ops {
 	void	(*reload)(struct conf *);
 	/* SIGTERM: stop cleanly, then exit(0).  NULL: exit(0) at once. */
 	void	(*shutdown)(void);
+	/*
+	 * Another message from the master (qmgr: MSG_CTL_QMGR_REQUEST).
+	 * NULL: such a message is fatal.  MSG_CTL_STATS is answered by
+	 * the skeleton itself from counter.h.
+	 */
+	void	(*control)(struct chan *, struct msg *);
 };
 
 void		 child_main(int argc, char **argv, const struct child_ops *)

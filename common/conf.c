@@ -42,9 +42,11 @@
 #include "log.h"
 #include "netaddr.h"
 #include "proto.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define EMPTY(s)	((s) == NULL || *(s) == '\0')
 #define SECRET_MASK	"\"********\""
 #define TEXT_FILE	"<config>"	/* FILE in errors from conf_load_text */
 #define DEFAULT_FILE	"<default>"	/* FILE in errors from a table default */
@@ -60,6 +62,7 @@ struct conf_member {
 	unsigned	 flags;
 #define M_REQUIRED	0x1		/* must be present and not empty */
 #define M_SECRET	0x2		/* masked; sliced only to SECRET_PROCS */
+#define M_TLSPOLICY	0x4		/* a tls_policy.h name */
 };
 
 #define SECRET_PROCS	P_SMTP		/* who gets secret members in a slice */
@@ -87,6 +90,7 @@ static const struct conf_member route_members[] = {
 	{ "port",	CONF_T_INT,	RT(port),	0, 65535, 0, 0 },
 	{ "username",	CONF_T_STR,	RT(username),	0, 0, 0, 0 },
 	{ "password",	CONF_T_STR,	RT(password),	0, 0, 0, M_SECRET },
+	{ "security",	CONF_T_STR,	RT(security),	0, 0, 0, M_TLSPOLICY },
 };
 
 static const struct conf_group smarthost_group = {
@@ -538,6 +542,18 @@ range_msg(long long v, long long min, long long max)
 	return msg;
 }
 
+/* "[name: ]"value" is not one of none, opportunistic, required". */
+static char *
+tls_policy_msg(const char *name, const char *v)
+{
+	char	*msg, *q = quote(v);
+
+	xasprintf(&msg, "%s%s%s is not one of none, opportunistic, required",
+	    name != NULL ? name : "", name != NULL ? ": " : "", q);
+	free(q);
+	return msg;
+}
+
 /* What is wrong with entry i (from 1) of a list: a missing or bad member. */
 static char *
 elem_check(const struct conf_group *g, char *e, size_t i)
@@ -556,6 +572,9 @@ elem_check(const struct conf_group *g, char *e, size_t i)
 			xasprintf(&r, "%s is required", m->name);
 		else if (m->type == CONF_T_INT && (x < m->min || x > m->max))
 			r = range_msg(x, m->min, m->max);
+		else if ((m->flags & M_TLSPOLICY) && *mstr(e, m) != NULL &&
+		    tls_policy_parse(*mstr(e, m)) == -1)
+			r = tls_policy_msg(m->name, *mstr(e, m));
 		if (r == NULL)
 			continue;
 		xasprintf(&msg, "entry %zu: %s", i, r);
@@ -627,6 +646,9 @@ str_check(const struct conf_key *k, const void *f)
 		free(q);
 		return msg;
 	}
+	if (k->offset == offsetof(struct conf, smtp_tls_policy) &&
+	    (s = *(char *const *)f) != NULL && tls_policy_parse(s) == -1)
+		return tls_policy_msg(NULL, s);
 	if (k->offset == offsetof(struct conf, smtp_range) ||
 	    k->offset == offsetof(struct conf, smtp_proxy))
 		return range_check(*(char *const *)f);
@@ -1566,6 +1588,36 @@ field_eq(const struct conf_key *k, const void *a, const void *b)
 	}
 }
 
+/*
+ * A reload: every CONF_F_RESTART key keeps its running value, swapped
+ * from "old" into "new" (old is about to be freed), so that the running
+ * config says what really runs.  Returns the names of such keys whose
+ * value changed, ", "-separated and allocated, or NULL when none did.
+ */
+char *
+conf_keep_restart(struct conf *new, struct conf *old)
+{
+	const struct conf_key	*k;
+	struct buf		 b;
+	size_t			 i;
+	int			 n = 0;
+
+	memset(&b, 0, sizeof(b));
+	for (i = 0; i < conf_table_len; i++) {
+		k = &conf_table[i];
+		if ((k->flags & CONF_F_ALIAS) || !(k->flags & CONF_F_RESTART))
+			continue;
+		if (!field_eq(k, cfield(new, k), cfield(old, k)))
+			buf_printf(&b, "%s%s", n++ > 0 ? ", " : "", k->name);
+		field_swap(new, old, k);
+	}
+	if (n == 0) {
+		free(buf_take(&b));
+		return NULL;
+	}
+	return buf_take(&b);
+}
+
 void
 conf_warn_pending(const struct conf *c)
 {
@@ -1604,6 +1656,18 @@ conf_validate(struct conf *c, char **cause)
 	if (c->smtp_port.n == 0 && c->smtp_secure_port.n == 0) {
 		xasprintf(cause, "smtp-port: no port to listen on; set "
 		    "smtp-port or smtp-secure-port");
+		return -1;
+	}
+	if (c->smtp_secure_port.n > 0 && EMPTY(c->smtp_certificate)) {
+		xasprintf(cause, "smtp-secure-port: needs smtp-certificate");
+		return -1;
+	}
+	if (!EMPTY(c->smtp_key) && EMPTY(c->smtp_certificate)) {
+		xasprintf(cause, "smtp-key: needs smtp-certificate");
+		return -1;
+	}
+	if (!EMPTY(c->smtp_username) && EMPTY(c->smtp_password)) {
+		xasprintf(cause, "smtp-username: needs smtp-password");
 		return -1;
 	}
 	return 0;

@@ -58,9 +58,10 @@ struct conf_smarthosts {
 struct conf_route {
 	char		*domain;
 	char		*host;
-	int		 port;		/* default 25 */
+	int		 port;		/* 0 (default): smtp-mx-port */
 	char		*username;
 	char		*password;
+	char		*security;	/* tls_policy.h name, NULL: unset */
 };
 
 struct conf_routes {
@@ -87,6 +88,8 @@ struct conf {
 	int			 smtp_max_recipients;
 	int			 smtp_timeout;
 	int			 smtp_max_connections;
+	int			 smtp_max_connections_per_ip;
+	int			 smtp_session_timeout;
 
 	/* routing (smtp; qmgr only needs to know whether a smarthost is set) */
 	char			*smarthost;
@@ -100,6 +103,8 @@ struct conf {
 	char			*smtp_sink_username;
 	char			*smtp_sink_password;
 	int			 smtp_connect_timeout;
+	int			 smtp_mx_port;
+	char			*smtp_tls_policy;
 
 	/* RabbitMQ bridge (qmgr) */
 	char			*rabbitmq_address;
@@ -110,10 +115,14 @@ struct conf {
 	char			*rabbitmq_failure;
 	char			*rabbitmq_retry;
 	int			 rabbitmq_prefetch;
+	int			 rabbitmq_spool_max;
 
 	/* queue (qmgr) */
 	struct conf_intlist	 retries;
 	int			 max_delivery_time;
+	int			 delay_warning_time;
+	int			 max_connections_per_queue;
+	int			 max_connections;
 	char			*spool_dir;
 
 	/* processes (master) */
@@ -158,6 +167,11 @@ int		 conf_validate(struct conf *, char **cause);
 char		*conf_slice(const struct conf *, int proc);
 /* Print every key and value (secrets masked), for mtad -n -v. */
 void		 conf_print(const struct conf *, FILE *);
+/*
+ * On reload: keep the running value of every CONF_F_RESTART key in new;
+ * the changed ones are named in the result (allocated), NULL if none.
+ */
+char		*conf_keep_restart(struct conf *new, struct conf *old);
 /* Keys set away from their default but CONF_F_PENDING: warn about them. */
 void		 conf_warn_pending(const struct conf *);
 const struct conf_key *conf_find(const char *name);

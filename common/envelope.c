@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "dsn.h"
 #include "envelope.h"
 #include "xmalloc.h"
 
@@ -39,6 +40,8 @@ envelope_clear(struct envelope *env)
 	for (i = 0; i < env->nrcpt; i++) {
 		free(env->rcpts[i].address);
 		free(env->rcpts[i].last);
+		free(env->rcpts[i].orcpt);
+		free(env->rcpts[i].relay);
 	}
 	free(env->rcpts);
 	free(env->sender);
@@ -57,11 +60,13 @@ envelope_add_rcpt(struct envelope *env, const char *address, int64_t next)
 	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + 1,
 	    sizeof(*env->rcpts));
 	r = &env->rcpts[env->nrcpt++];
+	memset(r, 0, sizeof(*r));
 	r->address = xstrdup(address);
 	r->state = ENV_RCPT_QUEUED;
-	r->attempts = 0;
 	r->next = next;
 	r->last = xstrdup("");
+	r->orcpt = xstrdup("");
+	r->relay = xstrdup("");
 }
 
 const char *
@@ -145,7 +150,7 @@ envelope_to_json(const struct envelope *env, char **cause)
 {
 	struct json_object	*o, *props, *rcpts, *r;
 	const struct envelope_rcpt *er;
-	char			*text;
+	char			*text, notify[DSN_NOTIFY_TEXT_MAX];
 	size_t			 i;
 
 	props = parse_object(env->properties != NULL ? env->properties : "{}",
@@ -173,6 +178,16 @@ envelope_to_json(const struct envelope *env, char **cause)
 		add_int(r, "attempts", er->attempts);
 		add_int(r, "next", er->next);
 		add_str(r, "last", er->last);
+		add_str(r, "notify", dsn_notify_format(er->notify, notify));
+		add_str(r, "orcpt", er->orcpt);
+		add_str(r, "status", er->status);
+		add_int(r, "code", er->code);
+		add_str(r, "relay", er->relay);
+		json_object_object_add(r, "warned",
+		    json_object_new_boolean(er->warned));
+		if (er->held)
+			json_object_object_add(r, "held",
+			    json_object_new_boolean(1));
 		json_object_array_add(rcpts, r);
 	}
 	json_object_object_add(o, "recipients", rcpts);
@@ -218,6 +233,71 @@ get_int(struct json_object *o, const char *key, int64_t min, int64_t max,
 	return 0;
 }
 
+/* An optional string member: "" when missing; -1 if of another type. */
+static int
+get_opt_str(struct json_object *o, const char *key, const char **out,
+    char **cause)
+{
+	struct json_object	*v;
+
+	*out = "";
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		xasprintf(cause, "\"%s\" not a string", key);
+		return -1;
+	}
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* The optional members of a recipient (format in envelope.h). */
+static int
+read_rcpt_dsn(struct envelope_rcpt *er, struct json_object *r, char **cause)
+{
+	struct json_object	*v;
+	const char		*notify, *orcpt, *status, *relay;
+	int64_t			 code = 0;
+
+	if (get_opt_str(r, "notify", &notify, cause) == -1 ||
+	    get_opt_str(r, "orcpt", &orcpt, cause) == -1 ||
+	    get_opt_str(r, "status", &status, cause) == -1 ||
+	    get_opt_str(r, "relay", &relay, cause) == -1)
+		return -1;
+	if (json_object_object_get_ex(r, "code", &v) &&
+	    get_int(r, "code", 0, 999, &code, cause) == -1)
+		return -1;
+	if (*notify != '\0' && (er->notify = dsn_notify_parse(notify)) == -1) {
+		xasprintf(cause, "bad \"notify\"");
+		return -1;
+	}
+	if (strlen(status) >= sizeof(er->status)) {
+		xasprintf(cause, "\"status\" too long");
+		return -1;
+	}
+	if (json_object_object_get_ex(r, "warned", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			xasprintf(cause, "\"warned\" not a boolean");
+			return -1;
+		}
+		er->warned = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(r, "held", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			xasprintf(cause, "\"held\" not a boolean");
+			return -1;
+		}
+		er->held = json_object_get_boolean(v);
+	}
+	free(er->orcpt);
+	er->orcpt = xstrdup(orcpt);
+	free(er->relay);
+	er->relay = xstrdup(relay);
+	memcpy(er->status, status, strlen(status) + 1);
+	er->code = (uint32_t)code;
+	return 0;
+}
+
 /* One element of "recipients". */
 static int
 read_rcpt(struct envelope *env, struct json_object *r, char **cause)
@@ -247,7 +327,7 @@ read_rcpt(struct envelope *env, struct json_object *r, char **cause)
 	er->attempts = (uint32_t)attempts;
 	free(er->last);
 	er->last = xstrdup(last);
-	return 0;
+	return read_rcpt_dsn(er, r, cause);
 }
 
 /* Every member of the top-level object. */
@@ -336,6 +416,18 @@ envelope_retry_delay(const int *retries, size_t nretries, uint32_t attempts)
 		i = nretries - 1;
 	/* Never 0: a retry due at once could spin on a persistent error. */
 	return retries[i] > 0 ? retries[i] : 1;
+}
+
+int64_t
+envelope_retry_next(const int *retries, size_t nretries, uint32_t attempts,
+    int64_t now, int64_t expire)
+{
+	int64_t	 next;
+
+	next = now + envelope_retry_delay(retries, nretries, attempts);
+	if (next > expire)
+		next = expire > now ? expire : now + 1;
+	return next;
 }
 
 char *

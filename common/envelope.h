@@ -10,7 +10,20 @@
  *     "recipients": [ { "address": "rcpt@example.com",
  *                       "state": "queued|deferred|delivered|failed",
  *                       "attempts": 0, "next": 1764000000,
- *                       "last": "last reply text" } ] }
+ *                       "last": "last reply text",
+ *                       "notify": "", "orcpt": "",
+ *                       "status": "4.2.0", "code": 451,
+ *                       "relay": "host[ip]:port", "warned": false } ] }
+ *
+ * notify and orcpt are the RFC 3461 parameters of the recipient ("" when
+ * not given: notify is "NEVER" or a list of SUCCESS, FAILURE, DELAY;
+ * orcpt is "addr-type;address").  status, code and relay describe the
+ * last attempt (status "" and code 0 when there was no SMTP reply; relay
+ * "" or "none" when no server was reached); warned is set once a delay
+ * warning was sent.  These six are optional when read, so that older
+ * envelope files still load.  "held": true (written only when true) is
+ * set by `mtactl hold`: qmgr does not schedule the recipient until it is
+ * released, across restarts.
  *
  * This file only converts between the struct and that text, so that the
  * format is unit tested without a spool.  Times are unix seconds.
@@ -39,6 +52,13 @@ struct envelope_rcpt {
 	uint32_t	 attempts;
 	int64_t		 next;		/* due time */
 	char		*last;		/* last reply text, "" if none */
+	int		 notify;	/* DSN_NOTIFY_* flags, 0: not given */
+	char		*orcpt;		/* "" when not given */
+	char		 status[16];	/* last status "4.2.0", "" if none */
+	uint32_t	 code;		/* last SMTP reply code, 0 if none */
+	char		*relay;		/* last server reached, "" if none */
+	int		 warned;	/* a delay warning was sent */
+	int		 held;		/* mtactl hold: not scheduled */
 };
 
 struct envelope {
@@ -71,6 +91,13 @@ int		 envelope_properties_normalize(const char *text, char **out);
 /* Seconds before retry number "attempts" (1 = after the first failure). */
 int		 envelope_retry_delay(const int *retries, size_t nretries,
 		    uint32_t attempts);
+/*
+ * When to try again after attempt number "attempts" was deferred at
+ * "now": the schedule's delay later, but no later than "expire", so that
+ * the last attempt is made at the expiry rather than a bounce coming late.
+ */
+int64_t		 envelope_retry_next(const int *retries, size_t nretries,
+		    uint32_t attempts, int64_t now, int64_t expire);
 /* The lowercased part after the last '@' ("" when none), allocated. */
 char		*envelope_domain(const char *address);
 /* "ip:port", "[ip6]:port" or a bare address: the address, allocated. */

@@ -13,7 +13,7 @@
 #ifndef MTAD_PROTO_H
 #define MTAD_PROTO_H
 
-#define PROTO_VERSION	1
+#define PROTO_VERSION	2
 
 enum proc_type {
 	PROC_MASTER = 0,
@@ -48,10 +48,22 @@ enum proc_type {
 	/* str config text: re-read settings that can change live */	\
 	X(MSG_CONF_RELOAD,	P_MASTER,	P_CHILDREN)			\
 	/* --- control, mtactl <-> master ------------------------------ */ \
-	/* str command; u32 flags (CTL_F_*) ; str argument ("" if none) */	\
+	/* str command; u32 flags (CTL_F_*); str argument ("" if none);	\
+	 * u32 limit (0: CTL_LIMIT_DEFAULT); u32 offset */		\
 	X(MSG_CTL_REQUEST,	P_CONTROL,	P_MASTER)			\
 	/* u32 status (0 ok, 1 refused/failed); str JSON or reason */	\
 	X(MSG_CTL_REPLY,	P_MASTER,	P_CONTROL)			\
+	/* --- control, master <-> children (for mtactl) --------------- */ \
+	/* peerid = request id; str command; str argument; u32 flags;	\
+	 * u32 limit; u32 offset (as in MSG_CTL_REQUEST) */		\
+	X(MSG_CTL_QMGR_REQUEST,	P_MASTER,	P_QMGR)				\
+	/* peerid = request id; u32 status (0 ok, 1 failed);		\
+	 * str JSON answer, or the reason of the failure */		\
+	X(MSG_CTL_QMGR_REPLY,	P_QMGR,		P_MASTER)			\
+	/* peerid = request id; empty: report the counters (counter.h) */ \
+	X(MSG_CTL_STATS,	P_MASTER,	P_CHILDREN)			\
+	/* peerid = request id; u32 n (COUNTER_COUNT); n x u64 value */	\
+	X(MSG_CTL_STATS_REPLY,	P_CHILDREN,	P_MASTER)			\
 	/* --- spool, smtpd <-> qmgr ----------------------------------- */ \
 	/* peerid = request id; empty */					\
 	X(MSG_QMGR_CREATE,	P_SMTPD,	P_QMGR)				\
@@ -61,7 +73,11 @@ enum proc_type {
 	X(MSG_QMGR_CREATE_FAIL,	P_QMGR,		P_SMTPD)			\
 	/* peerid; str msgid; str sender; str helo; str client addr;	\
 	 * str local addr; u64 size; str properties JSON ("{}");		\
-	 * u32 nrcpt; nrcpt x str recipient */				\
+	 * u32 nrcpt; nrcpt x (str recipient; str NOTIFY ("" = not	\
+	 * given, else "NEVER" or e.g. "SUCCESS,FAILURE,DELAY");		\
+	 * str ORCPT ("" or "addr-type;address", xtext decoded)).	\
+	 * RET and ENVID travel in the properties: "dsn": {"ret":	\
+	 * "FULL"|"HDRS", "envid": "..." (xtext decoded)} */		\
 	X(MSG_QMGR_COMMIT,	P_SMTPD,	P_QMGR)				\
 	/* peerid; str msgid: durable, smtpd may answer 250 */		\
 	X(MSG_QMGR_COMMIT_OK,	P_QMGR,		P_SMTPD)			\
@@ -93,6 +109,12 @@ enum msg_type {
 #undef MSG_ENUM
 	MSG_TYPE_COUNT
 };
+
+/* MSG_CTL_REQUEST flags */
+#define CTL_F_JSON		0x1	/* the client prints JSON */
+#define CTL_F_BOUNCE		0x2	/* remove: return it to the sender */
+#define CTL_LIMIT_DEFAULT	1000	/* rows of list, queue, show */
+#define CTL_LIMIT_MAX		100000
 
 /* MSG_SETUP_LISTENER flags */
 #define LISTENER_TLS		0x1	/* implicit TLS (smtp-secure-port) */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dsn.h"
 #include "smtp_parse.h"
 
 /* DATA framer states. */
@@ -125,9 +126,69 @@ smtp_valid_mailbox(const char *a)
 			if (!smtp_atext((unsigned char)*p) && *p != '.')
 				return 0;
 	}
-	if (p == a || *p != '@')
+	if (p == a || *p != '@' || (size_t)(p - a) > SMTP_LOCAL_MAX)
 		return 0;
 	return smtp_valid_domain(p + 1);
+}
+
+int
+smtp_valid_address(const char *addr)
+{
+	size_t	len = strlen(addr);
+
+	if (len == 0)
+		return 1;
+	return len <= SMTP_ADDR_MAX && smtp_valid_mailbox(addr);
+}
+
+int
+smtp_has_8bit(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+int
+smtp_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n, j;
+	uint32_t		 cp, min;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 1;
+			cp = p[i] & 0x1f;
+			min = 0x80;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = p[i] & 0x0f;
+			min = 0x800;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 3;
+			cp = p[i] & 0x07;
+			min = 0x10000;
+		} else
+			return 0;
+		if (len - i <= n)
+			return 0;
+		for (j = 1; j <= n; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + j] & 0x3f);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF. */
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
 }
 
 /* Find the '>' closing a path, skipping quoted strings; NULL if none. */
@@ -255,39 +316,133 @@ smtp_param_size(const char *v, uint64_t *size)
 	return 0;
 }
 
+/* A hex digit's value, or -1 (xtext says upper case; be lenient). */
+static int
+smtp_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+smtp_xtext_decode(const char *in, char *out, size_t outsz)
+{
+	size_t	n = 0;
+	int	hi, lo;
+
+	for (; *in != '\0'; in++) {
+		if (n + 1 >= outsz)
+			return -1;
+		if (*in == '+') {
+			if ((hi = smtp_hexval(in[1])) == -1 ||
+			    (lo = smtp_hexval(in[2])) == -1 ||
+			    (hi == 0 && lo == 0))
+				return -1;
+			out[n++] = (char)(hi << 4 | lo);
+			in += 2;
+		} else if (*in < '!' || *in > '~' || *in == '=')
+			return -1;
+		else
+			out[n++] = *in;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* An xtext value of at most max octets that decodes to printable ASCII. */
+static int
+smtp_param_xtext(const char *val, size_t max, char *out, size_t outsz)
+{
+	const char	*p;
+
+	if (*val == '\0' || strlen(val) > max ||
+	    smtp_xtext_decode(val, out, outsz) == -1)
+		return -1;
+	for (p = out; *p != '\0'; p++)
+		if (*p < ' ' || *p > '~')
+			return -1;
+	return 0;
+}
+
+/* ORCPT=addr-type;xtext (RFC 3461 4.2), addr-type an atom. */
+static int
+smtp_param_orcpt(const char *val, char *out, size_t outsz)
+{
+	const char	*p;
+
+	for (p = val; isalnum((unsigned char)*p) || *p == '-'; p++)
+		;
+	if (p == val || *p != ';' || p[1] == '\0')
+		return -1;
+	return smtp_param_xtext(val, DSN_ORCPT_MAX, out, outsz);
+}
+
+/* One MAIL parameter; 0 or the code with *reply set. */
+static int
+smtp_mail_param(const char *key, const char *val,
+    struct smtp_mail_params *mp, int *seen_size, const char **reply)
+{
+	if (strcasecmp(key, "SIZE") == 0) {
+		if ((*seen_size)++ || smtp_param_size(val, &mp->size)) {
+			*reply = "501 5.5.4 Bad SIZE parameter";
+			return 501;
+		}
+	} else if (strcasecmp(key, "BODY") == 0) {
+		if (mp->body != SMTP_BODY_UNSET) {
+			*reply = "501 5.5.4 Duplicate BODY parameter";
+			return 501;
+		}
+		if (strcasecmp(val, "7BIT") == 0)
+			mp->body = SMTP_BODY_7BIT;
+		else if (strcasecmp(val, "8BITMIME") == 0)
+			mp->body = SMTP_BODY_8BITMIME;
+		else {
+			*reply = "501 5.5.4 Unsupported BODY type";
+			return 501;
+		}
+	} else if (strcasecmp(key, "SMTPUTF8") == 0) {
+		if (mp->smtputf8++ || *val != '\0') {
+			*reply = "501 5.5.4 Bad SMTPUTF8 parameter";
+			return 501;
+		}
+	} else if (strcasecmp(key, "RET") == 0) {
+		if (mp->ret != 0 || (mp->ret = dsn_ret_parse(val)) <= 0) {
+			*reply = "501 5.5.4 Bad RET parameter";
+			return 501;
+		}
+	} else if (strcasecmp(key, "ENVID") == 0) {
+		if (mp->envid[0] != '\0' || smtp_param_xtext(val,
+		    DSN_ENVID_MAX, mp->envid, sizeof(mp->envid)) == -1) {
+			*reply = "501 5.5.4 Bad ENVID parameter";
+			return 501;
+		}
+	} else if (strcasecmp(key, "AUTH") == 0) {
+		/* RFC 4954 5: accepted and ignored (we do not trust it). */
+	} else {
+		*reply = "555 5.5.4 Unsupported MAIL parameter";
+		return 555;
+	}
+	return 0;
+}
+
 int
 smtp_parse_mail_params(const char *params, struct smtp_mail_params *mp,
     const char **reply)
 {
-	char	 key[32], val[64];
-	int	 r, seen_size = 0;
+	char	 key[32], val[DSN_ORCPT_MAX + 2];
+	int	 r, code, seen_size = 0;
 
 	memset(mp, 0, sizeof(*mp));
 	while ((r = smtp_param_next(&params, key, sizeof(key), val,
-	    sizeof(val))) == 1) {
-		if (strcasecmp(key, "SIZE") == 0) {
-			if (seen_size++ || smtp_param_size(val, &mp->size)) {
-				*reply = "501 5.5.4 Bad SIZE parameter";
-				return 501;
-			}
-		} else if (strcasecmp(key, "BODY") == 0) {
-			if (mp->body != SMTP_BODY_UNSET) {
-				*reply = "501 5.5.4 Duplicate BODY parameter";
-				return 501;
-			}
-			if (strcasecmp(val, "7BIT") == 0)
-				mp->body = SMTP_BODY_7BIT;
-			else if (strcasecmp(val, "8BITMIME") == 0)
-				mp->body = SMTP_BODY_8BITMIME;
-			else {
-				*reply = "501 5.5.4 Unsupported BODY type";
-				return 501;
-			}
-		} else {
-			*reply = "555 5.5.4 Unsupported MAIL parameter";
-			return 555;
-		}
-	}
+	    sizeof(val))) == 1)
+		if ((code = smtp_mail_param(key, val, mp, &seen_size,
+		    reply)) != 0)
+			return code;
 	if (r == -1) {
 		*reply = "501 5.5.4 Syntax error in MAIL parameters";
 		return 501;
@@ -296,20 +451,37 @@ smtp_parse_mail_params(const char *params, struct smtp_mail_params *mp,
 }
 
 int
-smtp_parse_rcpt_params(const char *params, const char **reply)
+smtp_parse_rcpt_params(const char *params, struct smtp_rcpt_params *rp,
+    const char **reply)
 {
-	char	 key[32], val[64];
+	char	 key[32], val[DSN_ORCPT_MAX + 2];
 	int	 r;
 
-	r = smtp_param_next(&params, key, sizeof(key), val, sizeof(val));
-	if (r == 0)
-		return 0;
+	memset(rp, 0, sizeof(*rp));
+	while ((r = smtp_param_next(&params, key, sizeof(key), val,
+	    sizeof(val))) == 1) {
+		if (strcasecmp(key, "NOTIFY") == 0) {
+			if (rp->notify != 0 ||
+			    (rp->notify = dsn_notify_parse(val)) <= 0) {
+				*reply = "501 5.5.4 Bad NOTIFY parameter";
+				return 501;
+			}
+		} else if (strcasecmp(key, "ORCPT") == 0) {
+			if (rp->orcpt[0] != '\0' || smtp_param_orcpt(val,
+			    rp->orcpt, sizeof(rp->orcpt)) == -1) {
+				*reply = "501 5.5.4 Bad ORCPT parameter";
+				return 501;
+			}
+		} else {
+			*reply = "555 5.5.4 Unsupported RCPT parameter";
+			return 555;
+		}
+	}
 	if (r == -1) {
 		*reply = "501 5.5.4 Syntax error in RCPT parameters";
 		return 501;
 	}
-	*reply = "555 5.5.4 Unsupported RCPT parameter";
-	return 555;
+	return 0;
 }
 
 void
@@ -374,6 +546,8 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t inlen,
 				d->flags |= SMTP_DATA_F_BARE;
 				smtp_data_count(d);
 			} else {
+				if (c == '\0')
+					d->flags |= SMTP_DATA_F_NUL;
 				out[(*outlen)++] = c;
 				smtp_data_count(d);
 			}

@@ -5,7 +5,9 @@
  *  - command line framing with the 512-octet limit (4.5.3.1.4): an
  *    overlong line is reported once and then discarded up to its LF, so
  *    memory stays bounded whatever the client sends;
- *  - MAIL/RCPT path and ESMTP parameter parsing;
+ *  - MAIL/RCPT path and ESMTP parameter parsing: SIZE, BODY, SMTPUTF8
+ *    (RFC 6531), RET/ENVID and NOTIFY/ORCPT (RFC 3461, values xtext-decoded
+ *    and bounded); local part, domain and path lengths (4.5.3.1);
  *  - DATA framing: dot-unstuffing, the 1000-octet text line limit
  *    (4.5.3.1.6), and the end-of-data search.
  *
@@ -21,9 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dsn.h"
+
 #define SMTP_LINE_MAX		512	/* command line, CRLF included */
 #define SMTP_TEXT_LINE_MAX	1000	/* DATA line, CRLF included */
 #define SMTP_ADDR_MAX		254	/* path (256) without the brackets */
+#define SMTP_LOCAL_MAX		64	/* local part (4.5.3.1.1) */
+#define SMTP_DOMAIN_MAX		255	/* domain (4.5.3.1.2) */
 
 /* smtp_line_next() results */
 #define SMTP_LINE_MORE		0	/* no complete line (drop *used) */
@@ -62,15 +68,39 @@ int	smtp_parse_path(const char *arg, const char *kw, char *addr,
 struct smtp_mail_params {
 	uint64_t	 size;		/* SIZE=, 0 when not given */
 	int		 body;		/* SMTP_BODY_* */
+	int		 smtputf8;	/* SMTPUTF8 given */
+	int		 ret;		/* RET=: DSN_RET_*, 0 when not given */
+	char		 envid[DSN_ENVID_MAX + 1]; /* ENVID=, decoded; "" none */
+};
+
+struct smtp_rcpt_params {
+	int		 notify;	/* NOTIFY=: DSN_NOTIFY_*, 0 not given */
+	char		 orcpt[DSN_ORCPT_MAX + 1]; /* "type;addr" decoded, "" */
 };
 
 /*
- * MAIL parameters (SIZE, BODY) and RCPT parameters (none yet).  Return 0,
- * or the SMTP code (501, 555) with *reply set to the whole reply line.
+ * MAIL parameters (SIZE, BODY, SMTPUTF8, RET, ENVID) and RCPT parameters
+ * (NOTIFY, ORCPT).  Return 0, or the SMTP code (501, 555) with *reply set
+ * to the whole reply line.  ENVID and ORCPT are at most DSN_ENVID_MAX and
+ * DSN_ORCPT_MAX octets as sent (xtext) and must decode to printable ASCII.
  */
 int	smtp_parse_mail_params(const char *params, struct smtp_mail_params *,
 	    const char **reply);
-int	smtp_parse_rcpt_params(const char *params, const char **reply);
+int	smtp_parse_rcpt_params(const char *params, struct smtp_rcpt_params *,
+	    const char **reply);
+
+/* Decode RFC 3461 xtext into out (outsz octets): -1 on bad syntax or NUL. */
+int	smtp_xtext_decode(const char *in, char *out, size_t outsz);
+/* Non-zero when s holds an octet over 0x7f. */
+int	smtp_has_8bit(const char *s);
+/* Non-zero when s[0 .. len) is well-formed UTF-8 (RFC 3629). */
+int	smtp_utf8_valid(const char *s, size_t len);
+/*
+ * Non-zero when addr is a mailbox as MAIL/RCPT accept it (local part at
+ * most SMTP_LOCAL_MAX octets, domain at most SMTP_DOMAIN_MAX, the whole at
+ * most SMTP_ADDR_MAX; 8-bit octets are left to the caller), or "".
+ */
+int	smtp_valid_address(const char *addr);
 
 /* DATA framer state; flags say why the message must be refused. */
 struct smtp_data {
@@ -79,6 +109,7 @@ struct smtp_data {
 	int		 flags;
 #define SMTP_DATA_F_BARE	0x1	/* a bare CR or LF */
 #define SMTP_DATA_F_LONG	0x2	/* a line over SMTP_TEXT_LINE_MAX */
+#define SMTP_DATA_F_NUL		0x4	/* a NUL octet (RFC 5321 4.1.1.4) */
 };
 
 void	smtp_data_init(struct smtp_data *);

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "smtp_auth.h"
 #include "smtp_reply.h"
 
 void
@@ -158,6 +159,31 @@ smtp_caps_size(const char *text, size_t len)
 	return (i == len) ? v : 0;
 }
 
+/*
+ * The mechanisms of "AUTH PLAIN LOGIN" (or the old "AUTH=LOGIN" form):
+ * words separated by blanks, compared without case.
+ */
+static unsigned
+smtp_caps_auth(const char *p, size_t len)
+{
+	const char	*end = p + len, *w;
+	unsigned	 m = 0;
+	size_t		 wl;
+
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
+			;
+		wl = (size_t)(p - w);
+		if (wl == 5 && strncasecmp(w, "PLAIN", 5) == 0)
+			m |= SMTP_AUTH_PLAIN;
+		else if (wl == 5 && strncasecmp(w, "LOGIN", 5) == 0)
+			m |= SMTP_AUTH_LOGIN;
+	}
+	return m;
+}
+
 /* Note the keyword of one EHLO line; unknown ones are ignored. */
 void
 smtp_caps_line(struct smtp_caps *c, const char *text, size_t len)
@@ -184,6 +210,8 @@ smtp_caps_line(struct smtp_caps *c, const char *text, size_t len)
 		c->flags |= caps[i].flag;
 		if (caps[i].flag == SMTP_CAP_SIZE && len > 5)
 			c->size_max = smtp_caps_size(text, len);
+		if (caps[i].flag == SMTP_CAP_AUTH && len > 5)
+			c->auth |= smtp_caps_auth(text + 5, len - 5);
 		return;
 	}
 }

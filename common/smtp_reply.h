@@ -43,6 +43,7 @@ struct smtp_reply {
 struct smtp_caps {
 	unsigned	 flags;		/* SMTP_CAP_* */
 	uint64_t	 size_max;	/* SIZE parameter; 0: none given */
+	unsigned	 auth;		/* SMTP_AUTH_* mechanisms offered */
 };
 
 void	smtp_reply_reset(struct smtp_reply *);

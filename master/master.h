@@ -76,9 +76,25 @@ void	master_pidfile_remove(void);
 /* master_control.c */
 void	master_control_open(void);
 void	master_control_close(void);
+void	master_control_reply(struct chan *, uint32_t status, const char *);
+
+/* master_request.c: requests to children for mtactl clients */
+struct msg;
+/* Called with the sums of every counter; missing names who did not say. */
+typedef void (*master_stats_cb)(struct chan *client, const uint64_t *sums,
+    const char *missing);
+void	master_request_qmgr(struct chan *, const char *cmd, const char *arg,
+	    uint32_t flags, uint32_t limit, uint32_t offset);
+void	master_request_stats(struct chan *, master_stats_cb);
+void	master_request_qmgr_reply(struct child *, struct msg *);
+void	master_request_stats_reply(struct child *, struct msg *);
+void	master_request_child_gone(struct child *);
+void	master_request_client_gone(struct chan *);
 
 /* mtad.c */
 void	master_shutdown_step(void);
 int	master_load_conf(struct conf **, char **cause);
+/* Re-read the config (SIGHUP, mtactl reload): -1 with *cause if bad. */
+int	master_reload(char **restart, char **cause);
 
 #endif

@@ -10,8 +10,9 @@
  *
  * Restarts back off (Postfix master_spawn.c): 0.5 s after a death, doubling
  * up to 60 s while the child keeps dying within 30 s of its start.  A child
- * that fails its very first setup (e.g. a bad setting only it can check)
- * stops mtad: crash-looping on a config error helps nobody.
+ * that exits during its very first setup (e.g. a bad setting only it can
+ * check) stops mtad: crash-looping on a config error helps nobody.  One
+ * killed by a signal then is restarted as usual.
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -241,7 +242,7 @@ master_children_start(void)
 		child_spawn(&mtad->children[i]);
 }
 
-/* Messages from a child: only the setup handshake for now. */
+/* Messages from a child: the setup handshake, answers for mtactl. */
 static void
 child_chan_cb(struct chan *ch, struct msg *m, void *arg)
 {
@@ -251,9 +252,16 @@ child_chan_cb(struct chan *ch, struct msg *m, void *arg)
 		/* The process is gone or going; SIGCHLD does the rest. */
 		chan_free(ch);
 		c->chan = NULL;
+		master_request_child_gone(c);
 		return;
 	}
 	switch (m->hdr.type) {
+	case MSG_CTL_QMGR_REPLY:
+		master_request_qmgr_reply(c, m);
+		break;
+	case MSG_CTL_STATS_REPLY:
+		master_request_stats_reply(c, m);
+		break;
 	case MSG_SETUP_READY:
 		if (msg_end(m) == -1 || c->ready)
 			fatalx("bad MSG_SETUP_READY from %s",
@@ -320,11 +328,17 @@ master_child_reaped(pid_t pid, int status)
 		chan_free(c->chan);
 		c->chan = NULL;
 	}
+	master_request_child_gone(c);
 	if (mtad->shutting_down) {
 		master_shutdown_step();
 		return;
 	}
-	if (!c->ever_ready)
+	/*
+	 * A child that exits during its first setup refused its config: stop.
+	 * One killed by a signal then (an admin, the OOM killer) is restarted
+	 * like any other, or a kill -9 at the wrong moment stops all mail.
+	 */
+	if (!c->ever_ready && !WIFSIGNALED(status))
 		fatalx("%s failed during its first setup; stopping",
 		    proc_name(c->proc));
 	if (time(NULL) - c->started >= RESTART_STABLE)

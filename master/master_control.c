@@ -1,8 +1,13 @@
 /*
- * The control socket: a UNIX socket (mode 0660, group of `user`) on which
- * mtactl sends one MSG_CTL_REQUEST and gets one MSG_CTL_REPLY.  Clients are
- * untrusted: a peer whose uid is neither root nor `user` is refused, and a
+ * The control socket: a UNIX socket (mode 0660, owner root, group of
+ * `user`) on which mtactl sends MSG_CTL_REQUEST and gets one
+ * MSG_CTL_REPLY per request.  Clients are untrusted: a peer whose uid is
+ * neither root nor `user` is refused with a reply saying so, and a
  * malformed request closes that client only.
+ *
+ * The master answers status, stats and reload itself (status and stats
+ * with the counters every child reports, master_request.c); the commands
+ * about the queue are forwarded to qmgr, which owns it.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,55 +23,50 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "counter.h"
 #include "log.h"
 #include "master.h"
 #include "proto.h"
 #include "xmalloc.h"
 
 #define CONTROL_MAX_CLIENTS	64
+#define CONTROL_MAX_CMD		32	/* bytes of a command name */
+#define CONTROL_MAX_ARG		1024	/* bytes of its argument */
 
 static int		 control_fd = -1;
 static struct event	 control_ev;
 static int		 control_clients;
 static char		*control_path;
 
-/* The "status" answer: processes, pids, uptime. */
-static char *
-control_status(void)
-{
-	struct json_object	*o, *procs, *p;
-	char			*out;
-	size_t			 i;
+enum control_target {
+	CTL_STATUS,		/* the master, with every child's counters */
+	CTL_STATS,
+	CTL_RELOAD,
+	CTL_QMGR,		/* forwarded to qmgr */
+};
 
-	o = json_object_new_object();
-	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
-	json_object_object_add(o, "uptime",
-	    json_object_new_int64(time(NULL) - mtad->start_time));
-	procs = json_object_new_array();
-	for (i = 0; i < mtad->nchildren; i++) {
-		struct child	*c = &mtad->children[i];
+static const struct control_cmd {
+	const char		*name;
+	enum control_target	 target;
+	int			 arg;
+#define ARG_NONE	0
+#define ARG_OPTIONAL	1
+#define ARG_REQUIRED	2
+} control_cmds[] = {
+	{ "status",	CTL_STATUS,	ARG_NONE },
+	{ "stats",	CTL_STATS,	ARG_NONE },
+	{ "reload",	CTL_RELOAD,	ARG_NONE },
+	{ "queue",	CTL_QMGR,	ARG_NONE },
+	{ "list",	CTL_QMGR,	ARG_OPTIONAL },
+	{ "show",	CTL_QMGR,	ARG_REQUIRED },
+	{ "flush",	CTL_QMGR,	ARG_OPTIONAL },
+	{ "hold",	CTL_QMGR,	ARG_REQUIRED },
+	{ "release",	CTL_QMGR,	ARG_REQUIRED },
+	{ "remove",	CTL_QMGR,	ARG_REQUIRED },
+};
 
-		p = json_object_new_object();
-		json_object_object_add(p, "name",
-		    json_object_new_string(proc_name(c->proc)));
-		json_object_object_add(p, "instance",
-		    json_object_new_int64(c->instance));
-		json_object_object_add(p, "pid", json_object_new_int64(c->pid));
-		json_object_object_add(p, "ready",
-		    json_object_new_boolean(c->ready));
-		json_object_object_add(p, "restarts",
-		    json_object_new_int64(c->total_restarts));
-		json_object_array_add(procs, p);
-	}
-	json_object_object_add(o, "processes", procs);
-	out = xstrdup(json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return out;
-}
-
-static void
-control_reply(struct chan *c, uint32_t status, const char *text)
+void
+master_control_reply(struct chan *c, uint32_t status, const char *text)
 {
 	struct msgb	*m;
 
@@ -76,30 +76,199 @@ control_reply(struct chan *c, uint32_t status, const char *text)
 	chan_send(c, m);
 }
 
+/* Reply with a JSON object, which is consumed. */
+static void
+reply_json(struct chan *c, struct json_object *o)
+{
+	master_control_reply(c, 0, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void
+add_int(struct json_object *o, const char *key, int64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* The counters object of status and stats. */
+static struct json_object *
+counters_json(const uint64_t *sums, const char *missing)
+{
+	struct json_object	*o, *a;
+	char			*s, *p, *tok;
+	int			 i;
+
+	o = json_object_new_object();
+	add_int(o, "since", mtad->start_time);
+	add_int(o, "uptime", time(NULL) - mtad->start_time);
+	for (i = 0; i < COUNTER_COUNT; i++)
+		add_int(o, counter_name(i), (int64_t)sums[i]);
+	a = json_object_new_array();
+	if (missing != NULL) {
+		s = xstrdup(missing);
+		for (p = s; (tok = strsep(&p, ",")) != NULL;) {
+			tok += strspn(tok, " ");
+			json_object_array_add(a, json_object_new_string(tok));
+		}
+		free(s);
+	}
+	json_object_object_add(o, "missing", a);
+	return o;
+}
+
+static void
+stats_done(struct chan *c, const uint64_t *sums, const char *missing)
+{
+	reply_json(c, counters_json(sums, missing));
+}
+
+/* The "status" answer: processes, pids, uptime, counters. */
+static void
+status_done(struct chan *c, const uint64_t *sums, const char *missing)
+{
+	struct json_object	*o, *procs, *p;
+	size_t			 i;
+
+	o = json_object_new_object();
+	add_int(o, "pid", getpid());
+	add_int(o, "uptime", time(NULL) - mtad->start_time);
+	procs = json_object_new_array();
+	for (i = 0; i < mtad->nchildren; i++) {
+		struct child	*ch = &mtad->children[i];
+
+		p = json_object_new_object();
+		json_object_object_add(p, "name",
+		    json_object_new_string(proc_name(ch->proc)));
+		add_int(p, "instance", ch->instance);
+		add_int(p, "pid", ch->pid);
+		json_object_object_add(p, "ready",
+		    json_object_new_boolean(ch->ready));
+		add_int(p, "restarts", ch->total_restarts);
+		json_object_array_add(procs, p);
+	}
+	json_object_object_add(o, "processes", procs);
+	json_object_object_add(o, "counters", counters_json(sums, missing));
+	reply_json(c, o);
+}
+
+/* "reload": as SIGHUP, but the client hears whether it worked. */
+static void
+control_reload(struct chan *c)
+{
+	struct json_object	*o, *a;
+	char			*cause = NULL, *restart = NULL, *p, *s, *tok;
+
+	if (master_reload(&restart, &cause) == -1) {
+		master_control_reply(c, 1, cause);
+		free(cause);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+	a = json_object_new_array();
+	if (restart != NULL) {
+		s = restart;
+		for (p = s; (tok = strsep(&p, ",")) != NULL;) {
+			tok += strspn(tok, " ");
+			json_object_array_add(a, json_object_new_string(tok));
+		}
+		free(s);
+	}
+	json_object_object_add(o, "restart-needed", a);
+	reply_json(c, o);
+}
+
+static const struct control_cmd *
+control_cmd_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(control_cmds) / sizeof(control_cmds[0]); i++)
+		if (strcmp(control_cmds[i].name, name) == 0)
+			return &control_cmds[i];
+	return NULL;
+}
+
+/* Only printable ASCII in an argument (queue keys contain spaces). */
+static int
+arg_valid(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* One request: check it against the command table, then run it. */
+static void
+control_request(struct chan *c, const char *name, const char *arg,
+    uint32_t flags, uint32_t limit, uint32_t offset)
+{
+	const struct control_cmd	*cmd;
+
+	if ((cmd = control_cmd_find(name)) == NULL) {
+		master_control_reply(c, 1, "unknown command");
+		return;
+	}
+	if (strlen(arg) > CONTROL_MAX_ARG || !arg_valid(arg)) {
+		master_control_reply(c, 1, "bad argument");
+		return;
+	}
+	if ((cmd->arg == ARG_NONE && *arg != '\0') ||
+	    (cmd->arg == ARG_REQUIRED && *arg == '\0')) {
+		master_control_reply(c, 1, cmd->arg == ARG_NONE ?
+		    "this command takes no argument" :
+		    "this command needs an argument");
+		return;
+	}
+	if (limit > CTL_LIMIT_MAX || offset > CTL_LIMIT_MAX * 100u) {
+		master_control_reply(c, 1, "limit or offset out of range");
+		return;
+	}
+	if (mtad->shutting_down) {
+		master_control_reply(c, 1, "mtad is shutting down");
+		return;
+	}
+	switch (cmd->target) {
+	case CTL_STATUS:
+		master_request_stats(c, status_done);
+		break;
+	case CTL_STATS:
+		master_request_stats(c, stats_done);
+		break;
+	case CTL_RELOAD:
+		control_reload(c);
+		break;
+	case CTL_QMGR:
+		master_request_qmgr(c, cmd->name, arg, flags, limit, offset);
+		break;
+	}
+}
+
 static void
 control_client_cb(struct chan *c, struct msg *m, void *arg)
 {
-	const char	*cmd;
-	char		*out;
+	const char	*cmd, *cmdarg;
+	uint32_t	 flags, limit, offset;
 
 	if (m == NULL) {
+		master_request_client_gone(c);
 		chan_free(c);
 		control_clients--;
 		return;
 	}
 	cmd = msg_get_str(m);
-	(void)msg_get_u32(m);
-	(void)msg_get_str(m);
-	if (m->hdr.type != MSG_CTL_REQUEST || msg_end(m) == -1) {
-		control_reply(c, 1, "malformed request");
+	flags = msg_get_u32(m);
+	cmdarg = msg_get_str(m);
+	limit = msg_get_u32(m);
+	offset = msg_get_u32(m);
+	if (m->hdr.type != MSG_CTL_REQUEST || msg_end(m) == -1 ||
+	    strlen(cmd) > CONTROL_MAX_CMD) {
+		master_control_reply(c, 1, "malformed request");
 		return;
 	}
-	if (strcmp(cmd, "status") == 0) {
-		out = control_status();
-		control_reply(c, 0, out);
-		free(out);
-	} else
-		control_reply(c, 1, "unknown command");
+	control_request(c, cmd, cmdarg, flags, limit, offset);
 }
 
 /* Tell a refused client why in one small write, then close. */

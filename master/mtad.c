@@ -178,37 +178,29 @@ sig_term(int sig, short ev, void *arg)
 	master_shutdown_step();
 }
 
-/* Warn about changed settings that only a restart applies. */
-static void
-reload_warn_restart(const struct conf *old, const struct conf *new)
-{
-	char	*a, *b;
-
-	a = conf_slice(old, PROC_MASTER);
-	b = conf_slice(new, PROC_MASTER);
-	if (strcmp(a, b) != 0)
-		log_warnx("reload: settings of the master itself (listeners, "
-		    "spool-dir, user, pid-file, control-socket, smtp-workers) "
-		    "take effect only after a restart");
-	xfreezero(a, strlen(a));
-	xfreezero(b, strlen(b));
-}
-
-static void
-sig_hup(int sig, short ev, void *arg)
+/*
+ * Re-read the config and hand each child its new slice.  Keys that only
+ * a restart applies keep their running values; those that changed are
+ * named in the log and in *restart (allocated, or NULL).
+ */
+int
+master_reload(char **restart, char **cause)
 {
 	struct conf	*conf;
-	char		*cause = NULL;
 
-	if (mtad->shutting_down)
-		return;
-	if (master_load_conf(&conf, &cause) == -1) {
-		log_warnx("reload failed, keeping the running config: %s",
-		    cause);
-		free(cause);
-		return;
+	*restart = NULL;
+	if (mtad->shutting_down) {
+		*cause = xstrdup("mtad is shutting down");
+		return -1;
 	}
-	reload_warn_restart(mtad->conf, conf);
+	if (master_load_conf(&conf, cause) == -1) {
+		log_warnx("reload failed, keeping the running config: %s",
+		    *cause);
+		return -1;
+	}
+	if ((*restart = conf_keep_restart(conf, mtad->conf)) != NULL)
+		log_warnx("reload: %s changed: kept as running until mtad "
+		    "is restarted", *restart);
 	conf_warn_pending(conf);
 	conf_free(mtad->conf);
 	mtad->conf = conf;
@@ -216,6 +208,17 @@ sig_hup(int sig, short ev, void *arg)
 	    log_level_from_name(conf->log_level));
 	master_children_reload();
 	log_info("configuration reloaded");
+	return 0;
+}
+
+static void
+sig_hup(int sig, short ev, void *arg)
+{
+	char	*cause = NULL, *restart = NULL;
+
+	if (master_reload(&restart, &cause) == -1)
+		free(cause);
+	free(restart);
 }
 
 static void

@@ -10,8 +10,10 @@
  * already refused types the sender may not send, so a type without a
  * handler here is a bug in a trusted peer and fatal.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan.h"
 #include "child.h"
@@ -28,7 +30,7 @@ struct handler {
 
 static const struct handler smtpd_handlers[] = {
 	{ MSG_QMGR_CREATE,	qmgr_spool_create },
-	{ MSG_QMGR_COMMIT,	qmgr_spool_commit },
+	{ MSG_QMGR_COMMIT,	qmgr_control_commit },	/* counts, commits */
 	{ MSG_QMGR_ROLLBACK,	qmgr_spool_rollback },
 	{ 0, NULL }
 };
@@ -60,6 +62,7 @@ static const struct child_ops qmgr_ops = {
 	.listener = NULL,
 	.reload = qmgr_reload,
 	.shutdown = qmgr_shutdown,
+	.control = qmgr_control_request,
 };
 
 int
@@ -82,7 +85,21 @@ dispatch(const struct handler *h, struct chan *chan, struct msg *msg)
 	    proc_name(chan_peer_proc(chan)));
 }
 
-/* The retry schedule, max-delivery-time and smarthost flag: live keys. */
+/* The name DSNs are reported under: smtp-hostname, or the host's. */
+static char *
+conf_hostname(const struct conf *conf)
+{
+	char	 host[HOST_NAME_MAX + 1];
+
+	if (conf->smtp_hostname != NULL && conf->smtp_hostname[0] != '\0')
+		return xstrdup(conf->smtp_hostname);
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		return xstrdup("localhost");
+	host[sizeof(host) - 1] = '\0';
+	return xstrdup(host);
+}
+
+/* Retries, expiry, warnings, capacities, smarthost flag: live keys. */
 static void
 qmgr_conf_apply(struct conf *conf)
 {
@@ -95,6 +112,11 @@ qmgr_conf_apply(struct conf *conf)
 	for (i = 0; i < qmgr.nretries; i++)
 		qmgr.retries[i] = conf->retries.v[i];
 	qmgr.max_delivery_time = conf->max_delivery_time;
+	qmgr.delay_warning_time = conf->delay_warning_time;
+	qmgr.max_per_queue = conf->max_connections_per_queue;
+	qmgr.max_inflight = conf->max_connections;
+	free(qmgr.hostname);
+	qmgr.hostname = conf_hostname(conf);
 	qmgr.smarthost = (conf->smarthost != NULL &&
 	    conf->smarthost[0] != '\0') || conf->smarthosts.n > 0;
 }
@@ -110,6 +132,20 @@ qmgr_configure(struct conf *conf)
 	if (conf->spool_dir == NULL)
 		fatalx("no spool-dir");
 	qmgr.spool_dir = xstrdup(conf->spool_dir);
+	/* The bridge's keys need a restart (CONF_F_RESTART). */
+	qmgr.mq_on = conf->rabbitmq_address != NULL &&
+	    conf->rabbitmq_address[0] != '\0';
+	qmgr.mq_address = xstrdup(qmgr.mq_on ? conf->rabbitmq_address : "");
+	qmgr.mq_inbox = xstrdup(conf->rabbitmq_inbox);
+	qmgr.mq_outbox = xstrdup(conf->rabbitmq_outbox);
+	qmgr.mq_results = xstrdup(conf->rabbitmq_results);
+	qmgr.mq_success = xstrdup(conf->rabbitmq_success);
+	qmgr.mq_failure = xstrdup(conf->rabbitmq_failure);
+	qmgr.mq_retry = xstrdup(conf->rabbitmq_retry);
+	qmgr.mq_prefetch = conf->rabbitmq_prefetch;
+	qmgr.mq_spool_max = conf->rabbitmq_spool_max;
+	if (qmgr.mq_on && *qmgr.mq_outbox == '\0' && *qmgr.mq_inbox == '\0')
+		fatalx("rabbitmq-inbox and rabbitmq-outbox are both empty");
 	qmgr_conf_apply(conf);
 	conf_free(conf);
 }
@@ -119,8 +155,11 @@ static void
 qmgr_run(void)
 {
 	qmgr_queue_init();
+	qmgr_mq_init();
 	qmgr_spool_init();
 	qmgr_spool_recover();
+	if (qmgr.mq_on)
+		qmgr_amqp_init(qmgr.mq_address);
 }
 
 static void
@@ -196,7 +235,7 @@ qmgr_peer(int proc, uint32_t instance, int fd)
 	log_debug("peer %s %u connected", proc_name(proc), instance);
 }
 
-/* SIGHUP: new retries, max-delivery-time and smarthost setting. */
+/* SIGHUP: the live keys of qmgr_conf_apply() take effect at once. */
 static void
 qmgr_reload(struct conf *conf)
 {
@@ -208,7 +247,9 @@ qmgr_reload(struct conf *conf)
 		log_info("smarthost %s: re-sorting the queues",
 		    qmgr.smarthost ? "set" : "unset");
 		qmgr_queue_rekey();
+		qmgr_ctlindex_rebuild();	/* queue keys changed */
 	}
+	qmgr_queue_recap();
 }
 
 /* SIGTERM: everything committed is on disk; nothing else to save. */

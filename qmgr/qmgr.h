@@ -3,7 +3,9 @@
  * queued message's envelope in memory (qmgr_envelope.c), sorts recipients
  * into queues and decides when each is tried (qmgr_queue.c, qmgr_heap.c),
  * and hands jobs to the smtp workers and records their results
- * (qmgr_deliver.c).  qmgr.c is the entry point and the message dispatch.
+ * (qmgr_deliver.c), telling senders about failures, delays and, when
+ * asked, successes with RFC 3464 DSNs (qmgr_bounce.c, common/dsn.c).
+ * qmgr.c is the entry point and the message dispatch.
  *
  * Objects and who owns what:
  *	qmgr_msg	one committed message: its envelope, one qmgr_rcpt
@@ -14,29 +16,33 @@
  *			unit a job is made of.  Holds a reference on its
  *			queue; freed when no recipient is attached to it.
  *	qmgr_job	recipients of one qmsg in flight on one smtp worker.
+ *	qmgr_report	outcomes of one batch (a job's result, a sweep of a
+ *			suspended queue) of one message that its sender is
+ *			told about: at most one DSN per kind and batch.
  *
  * A recipient that is not final is in exactly one place: the wait heap
  * (due later), its qmsg's due list (due now, waiting for capacity) or a
- * job (in flight).
+ * job (in flight) -- or nowhere but its qmsg while held (mtactl hold).
  */
 #ifndef MTAD_QMGR_H
 #define MTAD_QMGR_H
 
 #include <sys/queue.h>
 
+#include <event.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "envelope.h"
 #include "msgid.h"
+#include "msgprops.h"
 
 struct chan;
 struct msg;
 
-#define QMGR_QUEUE_MAX_INFLIGHT	20	/* jobs per queue */
-#define QMGR_WORKER_MAX_INFLIGHT 100	/* jobs per smtp worker */
 #define QMGR_JOB_MAX_RCPT	100	/* RFC 5321 4.5.3.1.8: servers take 100 */
+#define QMGR_BACKOFF_FAILURES	3	/* connection failures in a row */
 #define QMGR_SMARTHOST_KEY	"(smarthost)"
 #define QMGR_NODOMAIN_KEY	"(nodomain)"
 
@@ -69,6 +75,8 @@ struct qmgr_rcpt {
 #define QMGR_RCPT_WAIT		1	/* in the heap until env next */
 #define QMGR_RCPT_DUE		2	/* in qmsg->due */
 #define QMGR_RCPT_FLIGHT	3	/* in a job */
+#define QMGR_RCPT_HELD		4	/* env "held" (mtactl hold): in its
+					   qmsg, in no list until released */
 	struct qmgr_qmsg	*qmsg;		/* NULL when final */
 	size_t			 heap_idx;
 	TAILQ_ENTRY(qmgr_rcpt)	 due_entry;
@@ -88,17 +96,40 @@ struct qmgr_queue {
 	char			*key;
 	size_t			 nqmsg;		/* references */
 	size_t			 ninflight;	/* jobs */
-	int			 on_ready;
+	int			 on_list;
+#define QMGR_QLIST_NONE		0
+#define QMGR_QLIST_READY	1	/* due work and capacity */
+#define QMGR_QLIST_SWEEP	2	/* suspended, with due work */
 	TAILQ_HEAD(, qmgr_qmsg)	 due;		/* qmsgs with due recipients */
-	TAILQ_ENTRY(qmgr_queue)	 ready_entry;
+	TAILQ_ENTRY(qmgr_queue)	 ready_entry;	/* on either list */
+
+	/* Back-off of a destination that cannot be reached (qmgr_queue.c) */
+	int			 state;
+#define QMGR_QUEUE_OK		0
+#define QMGR_QUEUE_SUSPENDED	1	/* no connection until "until" */
+#define QMGR_QUEUE_PROBING	2	/* one job at a time */
+	uint32_t		 nconnfail;	/* failures in a row */
+	uint32_t		 nbackoff;	/* suspensions in a row */
+	int64_t			 until;
+	char			*reason;	/* last connection failure */
+	struct event		 timer;		/* end of the suspension */
 };
+
+/* A job's result classified for the queue's back-off. */
+#define QMGR_FEEDBACK_NONE	0	/* says nothing about the host */
+#define QMGR_FEEDBACK_REPLY	1	/* an SMTP server answered */
+#define QMGR_FEEDBACK_CONNFAIL	2	/* no server could be reached */
 
 struct qmgr_msg {
 	struct envelope		 env;
 	struct qmgr_rcpt	*rcpts;		/* env.nrcpt of them */
 	size_t			 nfinal;
 	char			*route_key;	/* per-message smarthost */
+	struct msgprops		 props;		/* per-message settings */
 	TAILQ_HEAD(, qmgr_qmsg)	 qmsgs;
+	struct qmgr_mq		*mq;		/* RabbitMQ state, qmgr_mq.c */
+	int			 transient;	/* from the outbox: data in
+						   incoming/, no envelope file */
 };
 
 struct qmgr_worker {
@@ -118,13 +149,38 @@ struct qmgr_job {
 	TAILQ_ENTRY(qmgr_job)	 entry;
 };
 
+/* Recipients of one message to report on, by DSN action. */
+struct qmgr_report {
+	struct qmgr_msg		*msg;
+	struct qmgr_rcpt	**rcpts[3];	/* by DSN_ACTION_* */
+	size_t			  n[3];
+	size_t			  cap;
+};
+
 /* Process-wide state: the config slice and every table. */
 struct qmgr {
 	char			*spool_dir;
+	char			*hostname;	/* Reporting-MTA of DSNs */
 	int			*retries;
 	size_t			 nretries;
 	int			 max_delivery_time;
+	int			 delay_warning_time;	/* 0: off */
+	int			 max_per_queue;	/* jobs in flight per queue */
+	int			 max_inflight;	/* jobs in flight in all */
+	size_t			 ninflight;
 	int			 smarthost;	/* a global smarthost is set */
+
+	/* RabbitMQ bridge (qmgr_mq.c); mq_on when rabbitmq-address is set */
+	int			 mq_on;
+	char			*mq_address;
+	char			*mq_inbox;	/* "" : the outbox */
+	char			*mq_outbox;
+	char			*mq_results;
+	char			*mq_success;
+	char			*mq_failure;
+	char			*mq_retry;
+	int			 mq_prefetch;
+	int			 mq_spool_max;
 
 	struct chan		*smtpd;
 	struct chan		*resolver;
@@ -145,7 +201,10 @@ void	 qmgr_spool_create(struct chan *, struct msg *);
 void	 qmgr_spool_commit(struct chan *, struct msg *);
 void	 qmgr_spool_rollback(struct chan *, struct msg *);
 void	 qmgr_spool_smtpd_closed(struct chan *);
-int	 qmgr_spool_open_data(const char *id);
+int	 qmgr_spool_open_data(const struct qmgr_msg *);
+int	 qmgr_spool_new(char id[MSGID_SIZE]);
+int	 qmgr_spool_inject(int fd, struct envelope *);
+void	 qmgr_spool_discard(const char *id, int fd);
 void	 qmgr_spool_update(struct qmgr_msg *);
 void	 qmgr_spool_remove(struct qmgr_msg *);
 
@@ -163,8 +222,14 @@ void	 qmgr_queue_init(void);
 void	 qmgr_queue_add_msg(struct qmgr_msg *);
 void	 qmgr_queue_rcpt_schedule(struct qmgr_rcpt *);
 void	 qmgr_queue_rcpt_final(struct qmgr_rcpt *);
+void	 qmgr_queue_rcpt_unplace(struct qmgr_rcpt *);
+void	 qmgr_queue_rcpt_drop(struct qmgr_rcpt *);
+void	 qmgr_queue_probe_now(struct qmgr_queue *);
 void	 qmgr_queue_job_done(struct qmgr_queue *);
+void	 qmgr_queue_feedback(struct qmgr_queue *, int, const char *);
+void	 qmgr_queue_wake(const char *);
 void	 qmgr_queue_rekey(void);
+void	 qmgr_queue_recap(void);
 void	 qmgr_queue_kick(void);
 
 /* qmgr_heap.c: recipients waiting for their due time, earliest first */
@@ -179,5 +244,52 @@ void	 qmgr_deliver_worker_closed(struct qmgr_worker *);
 int	 qmgr_deliver_capacity(void);
 void	 qmgr_deliver_job(struct qmgr_qmsg *, struct qmgr_rcpt **, size_t);
 void	 qmgr_deliver_result(struct chan *, struct msg *);
+void	 qmgr_deliver_suspended(struct qmgr_qmsg *, struct qmgr_rcpt **,
+	    size_t, const char *);
+int64_t	 qmgr_deliver_expiry(const struct qmgr_msg *);
+
+/* qmgr_amqp.c: the broker connection (publish with confirms, consume) */
+#define QMGR_PUB_OK		0	/* confirmed, not returned */
+#define QMGR_PUB_RETURNED	1	/* confirmed but unroutable */
+#define QMGR_PUB_NACKED		2
+#define QMGR_PUB_LOST		3	/* the connection went away */
+typedef void	(*qmgr_amqp_cb)(void *, int);
+void	 qmgr_amqp_init(const char *);
+int	 qmgr_amqp_up(void);
+int	 qmgr_amqp_blocked(void);
+uint32_t qmgr_amqp_generation(void);
+int	 qmgr_amqp_publish(const char *, const char *, size_t, int,
+	    const char *, qmgr_amqp_cb, void *);
+void	 qmgr_amqp_ack(uint64_t, uint32_t);
+void	 qmgr_amqp_reject(uint64_t, uint32_t);
+
+/* qmgr_mq.c: the RabbitMQ bridge (inbox, outbox, results, retries) */
+struct qmgr_mq;
+void	 qmgr_mq_init(void);
+int	 qmgr_mq_take(struct qmgr_msg *);
+int	 qmgr_mq_full(void);
+void	 qmgr_mq_settle(struct qmgr_msg *);
+void	 qmgr_mq_forget(struct qmgr_msg *);
+void	 qmgr_mq_connected(void);
+void	 qmgr_mq_lost(void);
+void	 qmgr_mq_deliver(uint64_t, const char *, size_t);
+
+/* qmgr_bounce.c: delivery status notifications to the sender */
+void	 qmgr_report_init(struct qmgr_report *, struct qmgr_msg *, size_t);
+void	 qmgr_report_add(struct qmgr_report *, int, struct qmgr_rcpt *);
+void	 qmgr_report_free(struct qmgr_report *);
+int	 qmgr_bounce_send(struct qmgr_msg *, int, struct qmgr_rcpt **, size_t,
+	    int64_t);
+
+/*
+ * qmgr_control.c, qmgr_ctlindex.c: mtactl's queue commands.  The index
+ * they answer from is told of every message added or saved
+ * (qmgr_queue_add_msg, qmgr_spool_update) and removed (qmgr_spool_remove).
+ */
+void	 qmgr_control_request(struct chan *, struct msg *);
+void	 qmgr_control_commit(struct chan *, struct msg *);
+void	 qmgr_ctlindex_changed(struct qmgr_msg *);
+void	 qmgr_ctlindex_removed(struct qmgr_msg *);
+void	 qmgr_ctlindex_rebuild(void);
 
 #endif

@@ -2,30 +2,45 @@
  * Jobs to the smtp workers, and their results.
  *
  * A job is one message and up to QMGR_JOB_MAX_RCPT of its recipients in
- * one queue.  It goes to the worker with the fewest jobs in flight (at
- * most QMGR_WORKER_MAX_INFLIGHT each) as MSG_SMTP_DELIVER, with a fresh
- * read-only descriptor of the queue file, so that no two jobs share a
- * file offset.  The worker answers MSG_SMTP_RESULT with the job id in
- * peerid and one status per recipient:
+ * one queue.  It goes to the worker with the fewest jobs in flight as
+ * MSG_SMTP_DELIVER, with a fresh read-only descriptor of the queue file,
+ * so that no two jobs share a file offset; at most max-connections jobs
+ * are in flight in all.  The worker answers MSG_SMTP_RESULT with the job
+ * id in peerid and one status per recipient:
  *
- *	RCPT_DELIVERED	final; the worker has logged the delivery line
- *	RCPT_FAILED	final; the worker logged the reply; qmgr logs that
- *			no bounce was sent (RFC 3464 bounces: a later issue)
- *	RCPT_DEFERRED	retried after retries[attempts - 1] seconds (the
- *			last interval repeats), or failed as expired once
- *			the message is max-delivery-time old
+ *	RCPT_DELIVERED	final; the worker has logged the delivery line; a
+ *			"delivered" DSN when the recipient's NOTIFY asks
+ *	RCPT_FAILED	final; the worker logged the reply; a bounce (RFC
+ *			3464 DSN) goes to the sender unless it is <> or
+ *			NOTIFY says otherwise
+ *	RCPT_DEFERRED	retried after the message's own retries or the
+ *			config's (the last interval repeats); failed as
+ *			expired at maxdelivertime (else max-delivery-time
+ *			after arrival) or after maxattempts; a delay
+ *			warning once delay-warning-time has passed
  *
- * After each result the envelope on disk is updated, or the message is
- * removed when every recipient is final.  When a worker goes away, its
- * jobs' recipients become due at once: a duplicate delivery is allowed,
- * a lost message is not.
+ * The recipients of one result that end the same way are reported in one
+ * DSN (struct qmgr_report), written before the envelope is updated: a
+ * crash in between sends a DSN twice, never not at all.  A bounce that
+ * cannot be queued (disk full) leaves its recipients deferred, to fail
+ * and bounce again on a later attempt.  After each result the envelope
+ * on disk is updated, or the message is removed when every recipient is
+ * final.  When a worker goes away, its jobs' recipients become due at
+ * once: a duplicate delivery is allowed, a lost message is not.
+ *
+ * Each result also tells the queue whether its destination answered at
+ * all (qmgr_queue_feedback), which drives the queue's back-off; the due
+ * recipients of a suspended queue are deferred here without a job
+ * (qmgr_deliver_suspended).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "chan.h"
+#include "dsn.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -70,25 +85,24 @@ qmgr_deliver_worker_new(uint32_t instance)
 	return w;
 }
 
-/* The worker with the fewest jobs in flight, NULL when all are full. */
+/* The worker with the fewest jobs in flight, NULL when there is none. */
 static struct qmgr_worker *
 worker_pick(void)
 {
 	struct qmgr_worker	*w, *best = NULL;
 
-	TAILQ_FOREACH(w, &qmgr.workers, entry) {
-		if (w->ninflight >= QMGR_WORKER_MAX_INFLIGHT)
-			continue;
+	TAILQ_FOREACH(w, &qmgr.workers, entry)
 		if (best == NULL || w->ninflight < best->ninflight)
 			best = w;
-	}
 	return best;
 }
 
+/* May one more job start: below max-connections, and a worker there? */
 int
 qmgr_deliver_capacity(void)
 {
-	return worker_pick() != NULL;
+	return qmgr.ninflight < (size_t)qmgr.max_inflight &&
+	    !TAILQ_EMPTY(&qmgr.workers);
 }
 
 /* Forget a job: off its worker and the table, its queue slot freed. */
@@ -99,89 +113,236 @@ job_unlink(struct qmgr_job *job)
 		TAILQ_REMOVE(&job->worker->jobs, job, entry);
 		job->worker->ninflight--;
 	}
+	qmgr.ninflight--;
 	qmgr_table_del(&qmgr.jobs, &job->id, sizeof(job->id));
 	qmgr_queue_job_done(job->qmsg->queue);
 }
 
-/* Log what happened to a failed recipient, since no bounce is sent yet. */
-static void
-log_failed(struct qmgr_msg *m, struct envelope_rcpt *er)
+/* When the message's recipients fail as expired. */
+int64_t
+qmgr_deliver_expiry(const struct qmgr_msg *m)
 {
-	char	 rcpt[QMGR_LOG_TEXT], sender[QMGR_LOG_TEXT];
-
-	log_escape(rcpt, sizeof(rcpt), er->address, strlen(er->address));
-	log_escape(sender, sizeof(sender), m->env.sender,
-	    strlen(m->env.sender));
-	log_warnx("%s: to=<%s> failed after %u attempt%s: "
-	    "no bounce sent to <%s> (not implemented yet)", m->env.id, rcpt,
-	    er->attempts, er->attempts == 1 ? "" : "s", sender);
+	if (m->props.maxdelivertime != 0)
+		return m->props.maxdelivertime;
+	return m->env.received + qmgr.max_delivery_time;
 }
 
-/* A deferral: retry later, or fail the recipient once the message expired. */
+/*
+ * The next attempt's time on the message's own schedule or ours, up to
+ * expire (INT64_MAX: the plain schedule).
+ */
+static int64_t
+msg_retry_next(const struct qmgr_msg *m, uint32_t attempts, time_t now,
+    int64_t expire)
+{
+	if (m->props.retries != NULL)
+		return envelope_retry_next(m->props.retries,
+		    m->props.nretries, attempts, now, expire);
+	return envelope_retry_next(qmgr.retries, qmgr.nretries, attempts, now,
+	    expire);
+}
+
+/* Does the sender want to hear about this recipient's action? */
+static int
+rcpt_wants(const struct qmgr_msg *m, const struct envelope_rcpt *er,
+    int action)
+{
+	int	 notify = er->notify != 0 ? er->notify : m->props.notify;
+
+	if (m->env.sender[0] == '\0')
+		return 0;		/* never to <> (RFC 5321 4.5.5) */
+	return dsn_notify_wants(notify, action, qmgr.delay_warning_time > 0);
+}
+
+/* A recipient ran out of time or attempts: it fails, status 4.4.7. */
 static void
-rcpt_deferred(struct qmgr_rcpt *r, time_t now)
+rcpt_expire(struct qmgr_rcpt *r, struct qmgr_report *rep, const char *why)
 {
 	struct qmgr_msg		*m = r->msg;
 	struct envelope_rcpt	*er = &m->env.rcpts[r->idx];
 	char			 rcpt[QMGR_LOG_TEXT];
 
+	er->state = ENV_RCPT_FAILED;
+	snprintf(er->status, sizeof(er->status), "4.4.7");
+	log_escape(rcpt, sizeof(rcpt), er->address, strlen(er->address));
+	log_info("%s: to=<%s>, dsn=4.4.7, status=expired (%s after %u "
+	    "attempt%s)", m->env.id, rcpt, why, er->attempts,
+	    er->attempts == 1 ? "" : "s");
+	qmgr_report_add(rep, DSN_ACTION_FAILED, r);
+}
+
+/* A deferral: retry later, or fail the recipient once it expired. */
+static void
+rcpt_deferred(struct qmgr_rcpt *r, time_t now, struct qmgr_report *rep)
+{
+	struct qmgr_msg		*m = r->msg;
+	struct envelope_rcpt	*er = &m->env.rcpts[r->idx];
+	int64_t			 expire = qmgr_deliver_expiry(m);
+
 	er->attempts++;
-	if (qmgr.max_delivery_time > 0 &&
-	    now - m->env.received >= qmgr.max_delivery_time) {
-		er->state = ENV_RCPT_FAILED;
-		free(er->last);
-		er->last = xstrdup("message expired");
-		log_escape(rcpt, sizeof(rcpt), er->address,
-		    strlen(er->address));
-		log_info("%s: to=<%s>, status=expired, returned to sender",
-		    m->env.id, rcpt);
-		log_failed(m, er);
-		qmgr_queue_rcpt_final(r);
+	if (now >= expire) {
+		rcpt_expire(r, rep, "maximum delivery time reached");
+		return;
+	}
+	if (m->props.maxattempts != 0 && er->attempts >= m->props.maxattempts) {
+		rcpt_expire(r, rep, "maximum number of attempts reached");
 		return;
 	}
 	er->state = ENV_RCPT_DEFERRED;
-	er->next = now + envelope_retry_delay(qmgr.retries, qmgr.nretries,
-	    er->attempts);
+	er->next = msg_retry_next(m, er->attempts, now, expire);
+	if (qmgr.delay_warning_time > 0 && !er->warned &&
+	    now - m->env.received >= qmgr.delay_warning_time)
+		qmgr_report_add(rep, DSN_ACTION_DELAYED, r);
 	qmgr_queue_rcpt_schedule(r);
 }
 
-/* Record one recipient's outcome. */
+/* Keep what the attempt said, for the envelope and a DSN. */
 static void
-rcpt_result(struct qmgr_rcpt *r, const struct result *res, time_t now)
+rcpt_record(struct envelope_rcpt *er, const struct result *res)
+{
+	free(er->last);
+	if (res->code != 0)
+		xasprintf(&er->last, "%u %s %s", res->code, res->dsn,
+		    res->text);
+	else
+		er->last = xstrdup(res->text);
+	er->code = res->code;
+	snprintf(er->status, sizeof(er->status), "%s", res->dsn);
+	free(er->relay);
+	er->relay = xstrdup(res->relay);
+}
+
+/*
+ * Record one recipient's outcome.  A failed recipient stays attached
+ * until report_flush() knows whether its bounce could be queued.
+ */
+static void
+rcpt_result(struct qmgr_rcpt *r, const struct result *res, time_t now,
+    struct qmgr_report *rep)
 {
 	struct envelope_rcpt	*er = &r->msg->env.rcpts[r->idx];
 
-	free(er->last);
-	if (*res->text != '\0')
-		er->last = xstrdup(res->text);
-	else if (res->code != 0)
-		xasprintf(&er->last, "%u %s", res->code, res->dsn);
-	else
-		er->last = xstrdup("");
-
+	rcpt_record(er, res);
 	switch (res->status) {
 	case RCPT_DELIVERED:
 		er->state = ENV_RCPT_DELIVERED;
 		er->attempts++;
 		qmgr_queue_rcpt_final(r);
+		qmgr_report_add(rep, DSN_ACTION_DELIVERED, r);
 		break;
 	case RCPT_FAILED:
 		er->state = ENV_RCPT_FAILED;
 		er->attempts++;
-		log_failed(r->msg, er);
-		qmgr_queue_rcpt_final(r);
+		qmgr_report_add(rep, DSN_ACTION_FAILED, r);
 		break;
 	default:
-		rcpt_deferred(r, now);
+		rcpt_deferred(r, now, rep);
 		break;
 	}
+}
+
+/* The recipients of list rcpts[0..n) that want a DSN of action. */
+static size_t
+report_select(struct qmgr_report *rep, int action, struct qmgr_rcpt **out)
+{
+	struct qmgr_msg		*m = rep->msg;
+	struct qmgr_rcpt	*r;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < rep->n[action]; i++) {
+		r = rep->rcpts[action][i];
+		if (rcpt_wants(m, &m->env.rcpts[r->idx], action))
+			out[n++] = r;
+	}
+	return n;
+}
+
+/* Say why a failed recipient is not bounced. */
+static void
+log_no_bounce(struct qmgr_msg *m, struct envelope_rcpt *er)
+{
+	char	 rcpt[QMGR_LOG_TEXT];
+
+	log_escape(rcpt, sizeof(rcpt), er->address, strlen(er->address));
+	log_info("%s: to=<%s>: no non-delivery notification (%s)",
+	    m->env.id, rcpt, m->env.sender[0] == '\0' ? "null sender" :
+	    "NOTIFY excludes FAILURE");
+}
+
+/* Failed recipients: one bounce, then final (or deferred if it failed). */
+static void
+report_failed(struct qmgr_report *rep, struct qmgr_rcpt **want,
+    time_t now)
+{
+	struct qmgr_msg		*m = rep->msg;
+	struct qmgr_rcpt	*r;
+	struct envelope_rcpt	*er;
+	size_t			 i, n;
+	int			 rv = 0;
+
+	if ((n = report_select(rep, DSN_ACTION_FAILED, want)) > 0)
+		rv = qmgr_bounce_send(m, DSN_ACTION_FAILED, want, n, now);
+	for (i = 0; i < rep->n[DSN_ACTION_FAILED]; i++) {
+		r = rep->rcpts[DSN_ACTION_FAILED][i];
+		er = &m->env.rcpts[r->idx];
+		if (!rcpt_wants(m, er, DSN_ACTION_FAILED))
+			log_no_bounce(m, er);
+		else if (rv == -1) {
+			/* Try again later: it fails and bounces again. */
+			er->state = ENV_RCPT_DEFERRED;
+			er->next = msg_retry_next(m, er->attempts, now,
+			    INT64_MAX);
+			qmgr_queue_rcpt_schedule(r);
+			continue;
+		}
+		qmgr_queue_rcpt_final(r);
+	}
+	if (rv == -1)
+		log_warnx("%s: bounce not queued: %zu recipient%s deferred "
+		    "instead", m->env.id, n, n == 1 ? "" : "s");
+}
+
+/* Send a batch's DSNs: failures, delay warnings, successes. */
+static void
+report_flush(struct qmgr_report *rep, time_t now)
+{
+	struct qmgr_msg		*m = rep->msg;
+	struct qmgr_rcpt	**want;
+	size_t			 i, n;
+	int			 rv = 0;
+
+	/* The common case, all deferred or delivered unasked: no work. */
+	if (rep->n[DSN_ACTION_FAILED] == 0 && rep->n[DSN_ACTION_DELAYED] == 0 &&
+	    (rep->n[DSN_ACTION_DELIVERED] == 0 || m->env.sender[0] == '\0')) {
+		qmgr_report_free(rep);
+		return;
+	}
+	want = xcalloc(rep->cap > 0 ? rep->cap : 1, sizeof(*want));
+	report_failed(rep, want, now);
+
+	if ((n = report_select(rep, DSN_ACTION_DELAYED, want)) > 0)
+		rv = qmgr_bounce_send(m, DSN_ACTION_DELAYED, want, n, now);
+	/* Warned once, whether told or not; a failed warning is retried. */
+	for (i = 0; i < rep->n[DSN_ACTION_DELAYED]; i++)
+		m->env.rcpts[rep->rcpts[DSN_ACTION_DELAYED][i]->idx].warned =
+		    1;
+	if (rv == -1)
+		for (i = 0; i < n; i++)
+			m->env.rcpts[want[i]->idx].warned = 0;
+
+	if ((n = report_select(rep, DSN_ACTION_DELIVERED, want)) > 0)
+		(void)qmgr_bounce_send(m, DSN_ACTION_DELIVERED, want, n, now);
+	free(want);
+	qmgr_report_free(rep);
 }
 
 /* Write the message's new state, or remove it when it is done. */
 static void
 msg_settle(struct qmgr_msg *m)
 {
-	if (qmgr_msg_done(m))
+	if (m->transient)
+		qmgr_mq_settle(m);	/* results to the broker */
+	else if (qmgr_msg_done(m))
 		qmgr_spool_remove(m);
 	else
 		qmgr_spool_update(m);
@@ -191,14 +352,18 @@ msg_settle(struct qmgr_msg *m)
 static void
 job_defer_all(struct qmgr_job *job, const char *text)
 {
-	struct qmgr_msg	*m = job->qmsg->msg;
-	struct result	 res = { 0, RCPT_DEFERRED, 451, "4.3.0", text, "none" };
-	time_t		 now = time(NULL);
-	size_t		 i;
+	struct qmgr_msg		*m = job->qmsg->msg;
+	struct qmgr_report	 rep;
+	struct result		 res = { 0, RCPT_DEFERRED, 451, "4.3.0", text,
+				    "none" };
+	time_t			 now = time(NULL);
+	size_t			 i;
 
 	job_unlink(job);
+	qmgr_report_init(&rep, m, job->nrcpt);
 	for (i = 0; i < job->nrcpt; i++)
-		rcpt_result(job->rcpts[i], &res, now);
+		rcpt_result(job->rcpts[i], &res, now, &rep);
+	report_flush(&rep, now);
 	msg_settle(m);
 	free(job->rcpts);
 	free(job);
@@ -236,13 +401,14 @@ qmgr_deliver_job(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts, size_t n)
 	job->nrcpt = n;
 	qmgr_table_put(&qmgr.jobs, &job->id, sizeof(job->id), job);
 	if ((job->worker = worker_pick()) == NULL)
-		log_panic("%s: no worker has room", __func__);
+		log_panic("%s: no worker", __func__);
 	TAILQ_INSERT_TAIL(&job->worker->jobs, job, entry);
 	job->worker->ninflight++;
+	qmgr.ninflight++;
 
-	if ((fd = qmgr_spool_open_data(m->env.id)) == -1) {
+	if ((fd = qmgr_spool_open_data(m)) == -1) {
 		log_warn("%s: open queue file", m->env.id);
-		job_defer_all(job, "4.3.0 cannot open the queue file");
+		job_defer_all(job, "cannot open the queue file");
 		return;
 	}
 	b = msgb_new(MSG_SMTP_DELIVER, job->id);
@@ -301,6 +467,9 @@ result_read(struct msg *msg, struct qmgr_job *job, size_t *np)
 		if (res[i].status > RCPT_FAILED)
 			fatalx("smtp: job %u: bad recipient status %u",
 			    job->id, res[i].status);
+		if (res[i].code > 999 || strlen(res[i].dsn) >= 16)
+			fatalx("smtp: job %u: bad reply code or status",
+			    job->id);
 	}
 	if (msg_end(msg) != 0)
 		fatalx("smtp: malformed %s", msg_name(msg->hdr.type));
@@ -308,7 +477,28 @@ result_read(struct msg *msg, struct qmgr_job *job, size_t *np)
 	return res;
 }
 
-/* MSG_SMTP_RESULT: record each recipient's outcome, then settle. */
+/*
+ * What the results say about the destination: a server answered (any
+ * reply code, or a delivery), or none could be reached (every recipient
+ * deferred without a reply and no relay), or nothing either way.
+ */
+static int
+result_feedback(const struct result *res, size_t n)
+{
+	size_t	 i;
+	int	 conn = n > 0;
+
+	for (i = 0; i < n; i++) {
+		if (res[i].status == RCPT_DELIVERED || res[i].code != 0)
+			return QMGR_FEEDBACK_REPLY;
+		if (res[i].status != RCPT_DEFERRED ||
+		    strcmp(res[i].relay, "none") != 0)
+			conn = 0;
+	}
+	return conn ? QMGR_FEEDBACK_CONNFAIL : QMGR_FEEDBACK_NONE;
+}
+
+/* MSG_SMTP_RESULT: record each recipient's outcome, report, settle. */
 void
 qmgr_deliver_result(struct chan *chan, struct msg *msg)
 {
@@ -316,9 +506,9 @@ qmgr_deliver_result(struct chan *chan, struct msg *msg)
 	struct qmgr_job		*job;
 	struct qmgr_msg		*m;
 	struct qmgr_rcpt	*r;
-	struct result		*res, missing = { 0, RCPT_DEFERRED, 0, "",
-				    "4.3.0 no result from the smtp worker",
-				    "none" };
+	struct qmgr_report	 rep;
+	struct result		*res, missing = { 0, RCPT_DEFERRED, 0, "4.3.0",
+				    "no result from the smtp worker", "none" };
 	time_t			 now = time(NULL);
 	size_t			 n, i, pos;
 
@@ -329,25 +519,68 @@ qmgr_deliver_result(struct chan *chan, struct msg *msg)
 	res = result_read(msg, job, &n);
 	m = job->qmsg->msg;
 	job_unlink(job);
+	/* The queue lives on: the job's recipients still hold its qmsg. */
+	qmgr_queue_feedback(job->qmsg->queue, result_feedback(res, n),
+	    n > 0 ? res[0].text : "");
+	qmgr_report_init(&rep, m, job->nrcpt);
 	for (i = 0; i < n; i++) {
 		if ((r = job_rcpt(job, res[i].idx, &pos)) == NULL)
 			fatalx("smtp: job %u: recipient %u not in the job",
 			    job->id, res[i].idx);
 		job->rcpts[pos] = NULL;
-		rcpt_result(r, &res[i], now);
+		rcpt_result(r, &res[i], now, &rep);
 	}
 	/* A worker that forgot a recipient: retry it, never drop it. */
 	for (i = 0; i < job->nrcpt; i++) {
 		if (job->rcpts[i] != NULL) {
 			log_warnx("%s: job %u: no result for recipient %zu",
 			    m->env.id, job->id, job->rcpts[i]->idx);
-			rcpt_result(job->rcpts[i], &missing, now);
+			rcpt_result(job->rcpts[i], &missing, now, &rep);
 		}
 	}
+	report_flush(&rep, now);
 	msg_settle(m);
 	free(res);
 	free(job->rcpts);
 	free(job);
+}
+
+/*
+ * Recipients rcpts[0..n) of qm are due in a suspended queue: defer them
+ * without trying, as the worker would after a failed connection, with
+ * Postfix's "delivery temporarily suspended" line.  Takes rcpts.
+ */
+void
+qmgr_deliver_suspended(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts,
+    size_t n, const char *reason)
+{
+	struct qmgr_msg		*m = qm->msg;
+	struct qmgr_report	 rep;
+	struct result		 res = { 0, RCPT_DEFERRED, 0, "4.4.1", NULL,
+				    "none" };
+	struct envelope_rcpt	*er;
+	char			*text, rcpt[QMGR_LOG_TEXT];
+	char			 etext[QMGR_LOG_TEXT];
+	time_t			 now = time(NULL);
+	size_t			 i;
+
+	xasprintf(&text, "delivery temporarily suspended: %s", reason);
+	res.text = text;
+	log_escape(etext, sizeof(etext), text, strlen(text));
+	qmgr_report_init(&rep, m, n);
+	for (i = 0; i < n; i++) {
+		er = &m->env.rcpts[rcpts[i]->idx];
+		log_escape(rcpt, sizeof(rcpt), er->address,
+		    strlen(er->address));
+		log_info("%s: to=<%s>, relay=none, delay=%lld, dsn=4.4.1, "
+		    "status=deferred (%s)", m->env.id, rcpt,
+		    (long long)(now - m->env.received), etext);
+		rcpt_result(rcpts[i], &res, now, &rep);
+	}
+	report_flush(&rep, now);
+	msg_settle(m);
+	free(text);
+	free(rcpts);
 }
 
 /*

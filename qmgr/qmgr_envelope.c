@@ -115,6 +115,29 @@ qmgr_envelope_write(int dirfd, const char *name, const struct envelope *env,
 	return close(fd);
 }
 
+/*
+ * The message's own delivery settings.  Bad values are the sender's
+ * mistake: logged and ignored, the config applies instead.
+ */
+static void
+msg_props(struct qmgr_msg *m)
+{
+	char	*warnings;
+
+	if (msgprops_parse(m->env.properties != NULL ? m->env.properties :
+	    "{}", &m->props, &warnings) == -1) {
+		log_warnx("%s: properties are not a JSON object: ignored",
+		    m->env.id);
+		return;
+	}
+	if (warnings != NULL) {
+		/* Fixed texts only: nothing from the sender is echoed. */
+		log_warnx("%s: ignoring bad properties: %s", m->env.id,
+		    warnings);
+		free(warnings);
+	}
+}
+
 /* Take over env's contents as a new message; nothing is scheduled yet. */
 struct qmgr_msg *
 qmgr_msg_new(struct envelope *env)
@@ -135,6 +158,7 @@ qmgr_msg_new(struct envelope *env)
 			m->nfinal++;
 	}
 	m->route_key = envelope_smarthost_key(m->env.properties);
+	msg_props(m);
 	return m;
 }
 
@@ -145,6 +169,7 @@ qmgr_msg_free(struct qmgr_msg *m)
 	if (!TAILQ_EMPTY(&m->qmsgs))
 		log_panic("%s: %s still queued", __func__, m->env.id);
 	envelope_clear(&m->env);
+	msgprops_clear(&m->props);
 	free(m->rcpts);
 	free(m->route_key);
 	free(m);

@@ -10,11 +10,25 @@
  * A recipient due later waits in the heap (qmgr_heap.c); one timer wakes
  * the scheduler at the earliest due time.  A recipient due now sits on its
  * qmsg's due list, and the qmsg on its queue's due list.  A queue with due
- * work and fewer than QMGR_QUEUE_MAX_INFLIGHT jobs is on the ready list;
+ * work and fewer than max-connections-per-queue jobs is on the ready list;
  * the scheduler takes one job from the queue at the head and puts the
  * queue back at the tail, so queues are served round-robin and one big
- * queue cannot starve the others.  Every step costs O(log n) or O(1) per
- * recipient moved: nothing scans the whole queue per event.
+ * queue cannot starve the others; max-connections bounds the jobs of all
+ * queues together (qmgr_deliver_capacity).  Every step costs O(log n) or
+ * O(1) per recipient moved: nothing scans the whole queue per event.
+ *
+ * Back-off.  A destination that is down would otherwise cost one failed
+ * connection per due message.  Each job's result tells its queue whether
+ * a server answered (QMGR_FEEDBACK_REPLY) or none could be reached
+ * (QMGR_FEEDBACK_CONNFAIL: a deferral without an SMTP reply, relay
+ * "none").  After QMGR_BACKOFF_FAILURES connection failures in a row the
+ * queue is suspended for the next interval of the retries schedule (the
+ * first, then the second... for suspensions in a row).  While suspended,
+ * due recipients are not tried: they go on the sweep list and are
+ * deferred at once with "delivery temporarily suspended" (so that their
+ * retry times, attempts, expiry and delay warnings move on as if tried).
+ * When the time is up the queue probes: one job at a time; a connection
+ * failure suspends it again for longer, a reply resumes it fully.
  */
 #include <sys/time.h>
 
@@ -31,10 +45,12 @@
 #define QMGR_SCHED_BATCH	1000
 
 static TAILQ_HEAD(, qmgr_queue)	 ready = TAILQ_HEAD_INITIALIZER(ready);
+static TAILQ_HEAD(, qmgr_queue)	 sweep = TAILQ_HEAD_INITIALIZER(sweep);
 static struct event		 sched_ev;
 static int			 sched_kicked;
 
 static void	 sched_run(int, short, void *);
+static void	 queue_timer(int, short, void *);
 
 void
 qmgr_queue_init(void)
@@ -74,28 +90,57 @@ queue_get(char *key)
 	q = xcalloc(1, sizeof(*q));
 	q->key = key;
 	TAILQ_INIT(&q->due);
+	evtimer_set(&q->timer, queue_timer, q);
 	qmgr_table_put(&qmgr.queues, q->key, strlen(q->key), q);
 	return q;
 }
 
-/* Put q on the ready list, or take it off, to match its state. */
+/* Jobs the queue may have in flight in its state. */
+static size_t
+queue_cap(const struct qmgr_queue *q)
+{
+	switch (q->state) {
+	case QMGR_QUEUE_SUSPENDED:
+		return 0;
+	case QMGR_QUEUE_PROBING:
+		return 1;
+	}
+	return (size_t)qmgr.max_per_queue;
+}
+
+static void
+queue_list_remove(struct qmgr_queue *q)
+{
+	if (q->on_list == QMGR_QLIST_READY)
+		TAILQ_REMOVE(&ready, q, ready_entry);
+	else if (q->on_list == QMGR_QLIST_SWEEP)
+		TAILQ_REMOVE(&sweep, q, ready_entry);
+	q->on_list = QMGR_QLIST_NONE;
+}
+
+/* Put q on the ready or sweep list, or on none, to match its state. */
 static void
 queue_update_ready(struct qmgr_queue *q)
 {
-	int	 want;
+	int	 want = QMGR_QLIST_NONE;
 
-	want = !TAILQ_EMPTY(&q->due) &&
-	    q->ninflight < QMGR_QUEUE_MAX_INFLIGHT;
-	if (want && !q->on_ready) {
-		TAILQ_INSERT_TAIL(&ready, q, ready_entry);
-		q->on_ready = 1;
-	} else if (!want && q->on_ready) {
-		TAILQ_REMOVE(&ready, q, ready_entry);
-		q->on_ready = 0;
+	if (!TAILQ_EMPTY(&q->due)) {
+		if (q->state == QMGR_QUEUE_SUSPENDED)
+			want = QMGR_QLIST_SWEEP;
+		else if (q->ninflight < queue_cap(q))
+			want = QMGR_QLIST_READY;
 	}
+	if (want == q->on_list)
+		return;
+	queue_list_remove(q);
+	if (want == QMGR_QLIST_READY)
+		TAILQ_INSERT_TAIL(&ready, q, ready_entry);
+	else if (want == QMGR_QLIST_SWEEP)
+		TAILQ_INSERT_TAIL(&sweep, q, ready_entry);
+	q->on_list = want;
 }
 
-/* Drop a qmsg's reference; the last one frees the queue. */
+/* Drop a reference (a qmsg's, or a sweep's); the last frees the queue. */
 static void
 queue_unref(struct qmgr_queue *q)
 {
@@ -103,9 +148,10 @@ queue_unref(struct qmgr_queue *q)
 		return;
 	if (q->ninflight != 0 || !TAILQ_EMPTY(&q->due))
 		log_panic("%s: queue %s still busy", __func__, q->key);
-	if (q->on_ready)
-		TAILQ_REMOVE(&ready, q, ready_entry);
+	queue_list_remove(q);
+	evtimer_del(&q->timer);
 	qmgr_table_del(&qmgr.queues, q->key, strlen(q->key));
+	free(q->reason);
 	free(q->key);
 	free(q);
 }
@@ -197,6 +243,11 @@ qmgr_queue_rcpt_schedule(struct qmgr_rcpt *r)
 		r->qmsg->nrcpt++;
 	} else
 		free(key);
+	/* mtactl hold: in its queue, but in no list until released. */
+	if (r->msg->env.rcpts[r->idx].held) {
+		r->where = QMGR_RCPT_HELD;
+		return;
+	}
 	if (r->msg->env.rcpts[r->idx].next <= time(NULL))
 		rcpt_make_due(r);
 	else {
@@ -215,6 +266,25 @@ qmgr_queue_rcpt_final(struct qmgr_rcpt *r)
 	r->msg->nfinal++;
 }
 
+/* Take a waiting, due or held recipient out of the scheduler (mtactl). */
+void
+qmgr_queue_rcpt_unplace(struct qmgr_rcpt *r)
+{
+	rcpt_unplace(r);
+}
+
+/* Take a recipient that is not in flight out of the scheduler for good. */
+void
+qmgr_queue_rcpt_drop(struct qmgr_rcpt *r)
+{
+	if (r->where == QMGR_RCPT_FLIGHT)
+		log_panic("%s: %s: recipient in flight", __func__,
+		    r->msg->env.id);
+	rcpt_unplace(r);
+	if (r->qmsg != NULL)
+		rcpt_detach(r);
+}
+
 /* Schedule every recipient of a newly committed or recovered message. */
 void
 qmgr_queue_add_msg(struct qmgr_msg *m)
@@ -224,6 +294,7 @@ qmgr_queue_add_msg(struct qmgr_msg *m)
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (!ENV_RCPT_FINAL(m->env.rcpts[i].state))
 			qmgr_queue_rcpt_schedule(&m->rcpts[i]);
+	qmgr_ctlindex_changed(m);	/* mtactl's view follows */
 }
 
 /* A job of queue q ended (result or lost worker): free its slot. */
@@ -235,6 +306,138 @@ qmgr_queue_job_done(struct qmgr_queue *q)
 		    q->key);
 	q->ninflight--;
 	queue_update_ready(q);
+	qmgr_queue_kick();
+}
+
+/* Stop connecting to q's destination for the next back-off interval. */
+static void
+queue_suspend(struct qmgr_queue *q, const char *why)
+{
+	struct timeval	 tv;
+	char		 key[512], reason[512];
+	int		 delay;
+
+	q->nbackoff++;
+	delay = envelope_retry_delay(qmgr.retries, qmgr.nretries,
+	    q->nbackoff);
+	q->state = QMGR_QUEUE_SUSPENDED;
+	q->until = (int64_t)time(NULL) + delay;
+	tv.tv_sec = delay;
+	tv.tv_usec = 0;
+	evtimer_add(&q->timer, &tv);
+	log_escape(key, sizeof(key), q->key, strlen(q->key));
+	log_escape(reason, sizeof(reason), q->reason != NULL ? q->reason : "",
+	    q->reason != NULL ? strlen(q->reason) : 0);
+	log_info("queue %s: %s, backed off for %ds: %s", key, why, delay,
+	    reason);
+	queue_update_ready(q);
+	qmgr_queue_kick();
+}
+
+/* The suspension is over: let one job through to see. */
+static void
+queue_timer(int fd, short ev, void *arg)
+{
+	struct qmgr_queue	*q = arg;
+	char			 key[512];
+
+	if (q->state != QMGR_QUEUE_SUSPENDED)
+		return;
+	q->state = QMGR_QUEUE_PROBING;
+	log_escape(key, sizeof(key), q->key, strlen(q->key));
+	log_info("queue %s: back-off over, probing with one delivery", key);
+	queue_update_ready(q);
+	qmgr_queue_kick();
+}
+
+/* mtactl flush: end a suspension now, as if its time were up. */
+void
+qmgr_queue_probe_now(struct qmgr_queue *q)
+{
+	if (q->state != QMGR_QUEUE_SUSPENDED)
+		return;
+	evtimer_del(&q->timer);
+	queue_timer(-1, 0, q);
+}
+
+/*
+ * What a job's result says about q's destination (QMGR_FEEDBACK_*, with
+ * the failure text): count connection failures, suspend or resume.
+ */
+void
+qmgr_queue_feedback(struct qmgr_queue *q, int what, const char *text)
+{
+	char	 key[512], why[64];
+
+	if (what == QMGR_FEEDBACK_REPLY) {
+		q->nconnfail = 0;
+		if (q->state == QMGR_QUEUE_OK)
+			return;
+		evtimer_del(&q->timer);
+		q->state = QMGR_QUEUE_OK;
+		q->nbackoff = 0;
+		log_escape(key, sizeof(key), q->key, strlen(q->key));
+		log_info("queue %s: resumed", key);
+		queue_update_ready(q);
+		qmgr_queue_kick();
+		return;
+	}
+	if (what != QMGR_FEEDBACK_CONNFAIL)
+		return;
+	q->nconnfail++;
+	free(q->reason);
+	q->reason = xstrdup(text);
+	if (q->state == QMGR_QUEUE_PROBING)
+		queue_suspend(q, "probe failed");
+	else if (q->state == QMGR_QUEUE_OK &&
+	    q->nconnfail >= QMGR_BACKOFF_FAILURES) {
+		snprintf(why, sizeof(why), "%u connection failures in a row",
+		    q->nconnfail);
+		queue_suspend(q, why);
+	}
+}
+
+/* A suspended queue probes now: one job, as when its time is up. */
+static void
+queue_wake(struct qmgr_queue *q)
+{
+	if (q->state != QMGR_QUEUE_SUSPENDED)
+		return;
+	evtimer_del(&q->timer);
+	queue_timer(-1, 0, q);
+}
+
+/*
+ * End the back-off of the queue named key, or of every queue (NULL),
+ * e.g. for mtactl flush: the destination is probed at once.
+ */
+void
+qmgr_queue_wake(const char *key)
+{
+	struct qmgr_titer	 it;
+	struct qmgr_queue	*q;
+
+	if (key != NULL) {
+		q = qmgr_table_get(&qmgr.queues, key, strlen(key));
+		if (q != NULL)
+			queue_wake(q);
+		return;
+	}
+	qmgr_titer_init(&qmgr.queues, &it);
+	while ((q = qmgr_titer_next(&qmgr.queues, &it)) != NULL)
+		queue_wake(q);
+}
+
+/* Capacities changed (reload): every queue's list membership may too. */
+void
+qmgr_queue_recap(void)
+{
+	struct qmgr_titer	 it;
+	struct qmgr_queue	*q;
+
+	qmgr_titer_init(&qmgr.queues, &it);
+	while ((q = qmgr_titer_next(&qmgr.queues, &it)) != NULL)
+		queue_update_ready(q);
 	qmgr_queue_kick();
 }
 
@@ -255,7 +458,8 @@ qmgr_queue_rekey(void)
 		for (i = 0; i < m->env.nrcpt; i++) {
 			r = &m->rcpts[i];
 			if (r->where != QMGR_RCPT_WAIT &&
-			    r->where != QMGR_RCPT_DUE)
+			    r->where != QMGR_RCPT_DUE &&
+			    r->where != QMGR_RCPT_HELD)
 				continue;
 			rcpt_unplace(r);
 			qmgr_queue_rcpt_schedule(r);
@@ -302,6 +506,39 @@ queue_start_job(struct qmgr_queue *q)
 	qmgr_deliver_job(qm, rcpts, n);
 }
 
+/*
+ * Defer the due recipients of one qmsg of a suspended queue without
+ * trying them, in chunks of a job's size.  The caller holds a reference
+ * on q: deferring may expire recipients and free the qmsg.
+ */
+static void
+queue_sweep_one(struct qmgr_queue *q)
+{
+	struct qmgr_qmsg	*qm;
+	struct qmgr_rcpt	*r, **rcpts;
+	size_t			 n;
+	int			 more;
+
+	qm = TAILQ_FIRST(&q->due);
+	TAILQ_REMOVE(&q->due, qm, due_entry);
+	qm->on_due = 0;
+	do {
+		rcpts = xcalloc(QMGR_JOB_MAX_RCPT, sizeof(*rcpts));
+		n = 0;
+		while (n < QMGR_JOB_MAX_RCPT &&
+		    (r = TAILQ_FIRST(&qm->due)) != NULL) {
+			TAILQ_REMOVE(&qm->due, r, due_entry);
+			r->where = QMGR_RCPT_FLIGHT;
+			rcpts[n++] = r;
+		}
+		more = !TAILQ_EMPTY(&qm->due);
+		/* Takes rcpts; qm may be freed when the last one is final. */
+		qmgr_deliver_suspended(qm, rcpts, n, q->reason != NULL ?
+		    q->reason : "destination not reachable");
+	} while (more);
+	queue_update_ready(q);
+}
+
 /* Arm the timer for the earliest recipient in the heap, if any. */
 static void
 sched_arm(time_t now)
@@ -339,6 +576,16 @@ sched_run(int fd, short ev, void *arg)
 		qmgr_heap_remove(r);
 		rcpt_make_due(r);
 	}
+	/* Suspended queues first: they need no worker. */
+	while ((q = TAILQ_FIRST(&sweep)) != NULL) {
+		if (started++ == QMGR_SCHED_BATCH) {
+			qmgr_queue_kick();
+			return;
+		}
+		q->nqmsg++;		/* q stays while its qmsgs go */
+		queue_sweep_one(q);
+		queue_unref(q);
+	}
 	while ((q = TAILQ_FIRST(&ready)) != NULL && qmgr_deliver_capacity()) {
 		if (started++ == QMGR_SCHED_BATCH) {
 			qmgr_queue_kick();
@@ -346,7 +593,7 @@ sched_run(int fd, short ev, void *arg)
 		}
 		/* Off the head, back at the tail if it still has work. */
 		TAILQ_REMOVE(&ready, q, ready_entry);
-		q->on_ready = 0;
+		q->on_list = QMGR_QLIST_NONE;
 		queue_start_job(q);	/* q may be gone after this */
 	}
 	if (!sched_kicked)

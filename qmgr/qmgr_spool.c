@@ -22,7 +22,9 @@
  * incoming/ID.env; rename both into queue/, data first; fsync queue/.
  * Only then does smtpd hear COMMIT_OK and answer 250.  queue/ID.env
  * beside queue/ID is the commit point; any failure on the way unlinks
- * what was made and answers 4xx.
+ * what was made and answers 4xx.  Messages qmgr makes itself (DSNs,
+ * qmgr_bounce.c) take the same path: qmgr_spool_new, write,
+ * qmgr_spool_inject.
  *
  * Update: write queue/ID.env.tmp and rename it over queue/ID.env, without
  * fsync: a lost update only makes a delivery happen twice.
@@ -49,6 +51,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "dsn.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -127,6 +130,16 @@ queue_has(const char *name)
 
 	return fstatat(queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode);
+}
+
+/* Is there anything by this name in queue/ (a file or not)? */
+static int
+queue_exists(const char *name)
+{
+	struct stat	 st;
+
+	return fstatat(queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT;
 }
 
 /* Move queue/name to corrupt/name, or leave it and say so. */
@@ -218,7 +231,7 @@ recover_env(const char *name)
 	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
 	if (qmgr_msg_done(m))
 		qmgr_spool_remove(m);	/* crashed while removing it */
-	else
+	else if (!qmgr_mq_take(m))
 		qmgr_queue_add_msg(m);
 	return 1;
 }
@@ -236,8 +249,10 @@ recover_name(const char *name)
 		 * Data without an envelope: a commit that crashed between its
 		 * two renames (never answered 250) or a removal that crashed
 		 * between its two unlinks (delivered).  Either way, discard.
+		 * An envelope that is there but not a file is not missing:
+		 * its own entry moves both aside.
 		 */
-		if (queue_has(name) && !queue_has(envname)) {
+		if (queue_has(name) && !queue_exists(envname)) {
 			log_info("%s: discarding a data file without an "
 			    "envelope (interrupted commit or removal)", name);
 			(void)unlinkat(queue_fd, name, 0);
@@ -353,6 +368,12 @@ qmgr_spool_create(struct chan *chan, struct msg *msg)
 
 	if (msg_end(msg) != 0)
 		fatalx("smtpd: malformed %s", msg_name(msg->hdr.type));
+	if (qmgr_mq_full()) {
+		/* The broker is away and the spool at its high-water mark. */
+		reply_fail(chan, MSG_QMGR_CREATE_FAIL, msg->hdr.peerid,
+		    ENOSPC);
+		return;
+	}
 	if ((fd = spool_new_file(id)) == -1 ||
 	    (dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		error = errno;
@@ -407,16 +428,16 @@ rename_noreplace(int olddir, const char *old, int newdir, const char *new)
  * with errno set and every file of the message removed.
  */
 static int
-commit_files(struct pending *p, const struct envelope *env)
+commit_files(const char *id, int fd, const struct envelope *env)
 {
 	char	 envname[NAME_SIZE];
 	int	 stage = 0, error;
 
-	snprintf(envname, sizeof(envname), "%s%s", p->id, ENV_SUFFIX);
-	if (fsync(p->fd) == -1 ||
+	snprintf(envname, sizeof(envname), "%s%s", id, ENV_SUFFIX);
+	if (fsync(fd) == -1 ||
 	    qmgr_envelope_write(incoming_fd, envname, env, 1) == -1)
 		goto fail;
-	if (rename_noreplace(incoming_fd, p->id, queue_fd, p->id) == -1)
+	if (rename_noreplace(incoming_fd, id, queue_fd, id) == -1)
 		goto fail;
 	stage = 1;
 	if (rename_noreplace(incoming_fd, envname, queue_fd, envname) == -1)
@@ -428,14 +449,47 @@ commit_files(struct pending *p, const struct envelope *env)
 
 fail:
 	error = errno;
-	log_warn("%s: commit failed", p->id);
+	log_warn("%s: commit failed", id);
 	if (stage == 2)
 		(void)unlinkat(queue_fd, envname, 0);
 	else
 		(void)unlinkat(incoming_fd, envname, 0);
-	(void)unlinkat(stage >= 1 ? queue_fd : incoming_fd, p->id, 0);
+	(void)unlinkat(stage >= 1 ? queue_fd : incoming_fd, id, 0);
 	errno = error;
 	return -1;
+}
+
+/*
+ * A recipient's NOTIFY and ORCPT from smtpd.  They are the client's
+ * words, checked by smtpd: one that is still not valid is dropped with a
+ * log line rather than taken or made fatal.
+ */
+static void
+commit_rcpt_dsn(struct envelope_rcpt *er, const char *id, const char *notify,
+    const char *orcpt)
+{
+	char	 rcpt[LOG_TEXT];
+	int	 n;
+
+	log_escape(rcpt, sizeof(rcpt), er->address, strlen(er->address));
+	if (*notify != '\0') {
+		if ((n = dsn_notify_parse(notify)) == -1)
+			log_warnx("%s: to=<%s>: ignoring a bad NOTIFY", id,
+			    rcpt);
+		else
+			er->notify = n;
+	}
+	if (*orcpt != '\0') {
+		if (strlen(orcpt) > DSN_ORCPT_MAX ||
+		    strchr(orcpt, ';') == NULL ||
+		    strpbrk(orcpt, "\r\n") != NULL)
+			log_warnx("%s: to=<%s>: ignoring a bad ORCPT", id,
+			    rcpt);
+		else {
+			free(er->orcpt);
+			er->orcpt = xstrdup(orcpt);
+		}
+	}
 }
 
 /* Read MSG_QMGR_COMMIT into env; anything malformed is fatal (trusted). */
@@ -459,10 +513,11 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 	props = msg_get_str(msg);
 	nrcpt = msg_get_u32(msg);
 	/* Each recipient takes payload bytes: this bounds the allocation. */
-	if (msg->err || nrcpt == 0 || nrcpt > msg->hdr.len)
+	if (msg->err || nrcpt == 0 || nrcpt > msg->hdr.len / 3)
 		fatalx("smtpd: malformed %s", msg_name(msg->hdr.type));
-	rcpts = xcalloc(nrcpt, sizeof(*rcpts));
-	for (i = 0; i < nrcpt && !msg->err; i++)
+	/* Three strings each: recipient, NOTIFY, ORCPT. */
+	rcpts = xcalloc(nrcpt, 3 * sizeof(*rcpts));
+	for (i = 0; i < 3 * nrcpt && !msg->err; i++)
 		rcpts[i] = msg_get_str(msg);
 	if (msg_end(msg) != 0)
 		fatalx("smtpd: malformed %s", msg_name(msg->hdr.type));
@@ -482,10 +537,30 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 	env->local_ip = envelope_addr_host(local);
 	env->helo = xstrdup(helo);
 	env->size = size;
-	for (i = 0; i < nrcpt; i++)
-		envelope_add_rcpt(env, rcpts[i], now);
+	for (i = 0; i < nrcpt; i++) {
+		envelope_add_rcpt(env, rcpts[3 * i], now);
+		commit_rcpt_dsn(&env->rcpts[i], eid, rcpts[3 * i + 1],
+		    rcpts[3 * i + 2]);
+	}
 	free(rcpts);
 	return p;
+}
+
+/* A committed envelope becomes a known message, logged as queued. */
+static struct qmgr_msg *
+spool_accept(struct envelope *env)
+{
+	struct qmgr_msg	*m;
+	char		 sender[LOG_TEXT];
+
+	m = qmgr_msg_new(env);
+	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
+	log_escape(sender, sizeof(sender), m->env.sender,
+	    strlen(m->env.sender));
+	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)",
+	    m->env.id, sender, (unsigned long long)m->env.size,
+	    m->env.nrcpt);
+	return m;
 }
 
 /* MSG_QMGR_COMMIT: make the message durable, then let smtpd say 250. */
@@ -496,11 +571,10 @@ qmgr_spool_commit(struct chan *chan, struct msg *msg)
 	struct pending	*p;
 	struct qmgr_msg	*m;
 	struct msgb	*b;
-	char		 sender[LOG_TEXT];
 	uint32_t	 reqid = msg->hdr.peerid;
 
 	p = commit_read(chan, msg, &env);
-	if (commit_files(p, &env) == -1) {
+	if (commit_files(p->id, p->fd, &env) == -1) {
 		reply_fail(chan, MSG_QMGR_COMMIT_FAIL, reqid, errno);
 		pending_free(p, 0);
 		envelope_clear(&env);
@@ -508,18 +582,50 @@ qmgr_spool_commit(struct chan *chan, struct msg *msg)
 	}
 	pending_free(p, 0);
 
-	m = qmgr_msg_new(&env);
-	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
-	log_escape(sender, sizeof(sender), m->env.sender,
-	    strlen(m->env.sender));
-	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)",
-	    m->env.id, sender, (unsigned long long)m->env.size,
-	    m->env.nrcpt);
-
+	m = spool_accept(&env);
 	b = msgb_new(MSG_QMGR_COMMIT_OK, reqid);
 	msgb_str(b, m->env.id);
 	chan_send(chan, b);
-	qmgr_queue_add_msg(m);
+	if (!qmgr_mq_take(m))
+		qmgr_queue_add_msg(m);
+}
+
+/* A new file incoming/ID for a message qmgr writes itself; -1, errno. */
+int
+qmgr_spool_new(char id[MSGID_SIZE])
+{
+	return spool_new_file(id);
+}
+
+/* Give up on a file from qmgr_spool_new(). */
+void
+qmgr_spool_discard(const char *id, int fd)
+{
+	if (unlinkat(incoming_fd, id, 0) == -1 && errno != ENOENT)
+		log_warn("%s: unlink", id);
+	close(fd);
+}
+
+/*
+ * Commit a message qmgr wrote into fd (from qmgr_spool_new, named
+ * env->id) like one from smtpd, and schedule it: 0, or -1 (logged) with
+ * every file removed.  Takes env's contents and closes fd either way.
+ */
+int
+qmgr_spool_inject(int fd, struct envelope *env)
+{
+	struct qmgr_msg	*m;
+
+	if (commit_files(env->id, fd, env) == -1) {
+		close(fd);
+		envelope_clear(env);
+		return -1;
+	}
+	close(fd);
+	m = spool_accept(env);
+	if (!qmgr_mq_take(m))
+		qmgr_queue_add_msg(m);
+	return 0;
 }
 
 /*
@@ -565,11 +671,15 @@ qmgr_spool_smtpd_closed(struct chan *chan)
 		    n == 1 ? "" : "s");
 }
 
-/* A new read-only descriptor of queue/ID, for one delivery job. */
+/*
+ * A new read-only descriptor of the message's data, for one delivery job
+ * or a DSN: queue/ID, or incoming/ID for a message from the outbox.
+ */
 int
-qmgr_spool_open_data(const char *id)
+qmgr_spool_open_data(const struct qmgr_msg *m)
 {
-	return openat(queue_fd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return openat(m->transient ? incoming_fd : queue_fd, m->env.id,
+	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 }
 
 /* Save recipient states after an attempt: tmp file, rename, no fsync. */
@@ -578,6 +688,11 @@ qmgr_spool_update(struct qmgr_msg *m)
 {
 	char	 envname[NAME_SIZE], tmpname[NAME_SIZE];
 
+	if (m->transient) {
+		/* The broker holds the durable copy. */
+		qmgr_ctlindex_changed(m);
+		return;
+	}
 	snprintf(envname, sizeof(envname), "%s%s", m->env.id, ENV_SUFFIX);
 	snprintf(tmpname, sizeof(tmpname), "%s%s", m->env.id, TMP_SUFFIX);
 	if (qmgr_envelope_write(queue_fd, tmpname, &m->env, 0) == -1 ||
@@ -586,6 +701,7 @@ qmgr_spool_update(struct qmgr_msg *m)
 		log_warn("%s: envelope update", m->env.id);
 		(void)unlinkat(queue_fd, tmpname, 0);
 	}
+	qmgr_ctlindex_changed(m);	/* mtactl's view follows */
 }
 
 /* Every recipient is final: envelope first, then data, then memory. */
@@ -594,8 +710,16 @@ qmgr_spool_remove(struct qmgr_msg *m)
 {
 	char	 envname[NAME_SIZE];
 
+	qmgr_ctlindex_removed(m);	/* mtactl's view follows */
+	if (m->mq != NULL)
+		qmgr_mq_forget(m);
 	snprintf(envname, sizeof(envname), "%s%s", m->env.id, ENV_SUFFIX);
-	if (unlinkat(queue_fd, envname, 0) == -1 && errno != ENOENT)
+	if (m->transient) {
+		if (unlinkat(incoming_fd, m->env.id, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("%s: unlink data", m->env.id);
+		log_debug("%s: released", m->env.id);
+	} else if (unlinkat(queue_fd, envname, 0) == -1 && errno != ENOENT)
 		log_warn("%s: unlink envelope", m->env.id);
 	else if (unlinkat(queue_fd, m->env.id, 0) == -1 && errno != ENOENT)
 		log_warn("%s: unlink data", m->env.id);

@@ -19,12 +19,13 @@
 #include "conf.h"
 #include "log.h"
 #include "proto.h"
+#include "smarthost_order.h"
 #include "smtp.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 struct smtp_conf	 smtp_conf;
 static struct chan	*qmgr_chan;
-static int		 auth_warned;
 
 /* Results go to the current qmgr; none while it restarts. */
 void
@@ -75,31 +76,47 @@ smtp_peer(int proc, uint32_t instance, int fd)
 		break;
 	case PROC_RESOLVER:
 		smtp_res_peer(fd);
+		smtp_sink_kick();
 		break;
 	default:
 		fatalx("unexpected peer %s", proc_name(proc));
 	}
 }
 
+/* "" for NULL, so that the fields are always strings. */
+static const char *
+smtp_str(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
 /* Replace the routing settings with those of conf (taken over). */
 static void
 smtp_set_conf(struct conf *conf)
 {
-	char	 host[HOST_NAME_MAX + 1];
+	struct conf	*old = smtp_conf.conf;
+	char		 host[HOST_NAME_MAX + 1];
 
-	free(smtp_conf.smarthost);
-	free(smtp_conf.smarthost_username);
-	if (smtp_conf.smarthost_password != NULL)
-		xfreestr(smtp_conf.smarthost_password);
 	free(smtp_conf.helo);
-
-	smtp_conf.smarthost = xstrdup(conf->smarthost ? conf->smarthost : "");
+	smtp_conf.conf = conf;
+	smtp_conf.smarthost = smtp_str(conf->smarthost);
 	smtp_conf.smarthost_port = conf->smarthost_port;
-	smtp_conf.smarthost_username = xstrdup(conf->smarthost_username ?
-	    conf->smarthost_username : "");
-	smtp_conf.smarthost_password = xstrdup(conf->smarthost_password ?
-	    conf->smarthost_password : "");
+	smtp_conf.smarthost_username = smtp_str(conf->smarthost_username);
+	smtp_conf.smarthost_password = smtp_str(conf->smarthost_password);
+	smtp_conf.shosts = conf->smarthosts.v;
+	smtp_conf.nshosts = conf->smarthosts.n;
+	smtp_conf.routes = conf->routes.v;
+	smtp_conf.nroutes = conf->routes.n;
+	smtp_conf.sink = smtp_str(conf->smtp_sink_address);
+	smtp_conf.sink_port = conf->smtp_sink_port;
+	smtp_conf.sink_username = smtp_str(conf->smtp_sink_username);
+	smtp_conf.sink_password = smtp_str(conf->smtp_sink_password);
+	smtp_conf.mx_port = conf->smtp_mx_port;
 	smtp_conf.connect_timeout = conf->smtp_connect_timeout;
+	/* The loader checked the name; unset means the default. */
+	if ((smtp_conf.tls_policy = tls_policy_parse(conf->smtp_tls_policy)) ==
+	    -1)
+		smtp_conf.tls_policy = TLS_POLICY_OPPORTUNISTIC;
 	if (conf->smtp_hostname != NULL && conf->smtp_hostname[0] != '\0')
 		smtp_conf.helo = xstrdup(conf->smtp_hostname);
 	else if (gethostname(host, sizeof(host)) == 0 && host[0] != '\0') {
@@ -107,22 +124,27 @@ smtp_set_conf(struct conf *conf)
 		smtp_conf.helo = xstrdup(host);
 	} else
 		smtp_conf.helo = xstrdup("localhost");
-	conf_free(conf);
 
-	if (smtp_conf.smarthost_username[0] != '\0' && !auth_warned) {
-		log_warnx("smarthost-username is set but AUTH is not "
-		    "implemented yet: delivering without AUTH");
-		auth_warned = 1;
-	}
+	if (smtp_conf.nshosts > 0 && smtp_conf.smarthost[0] != '\0')
+		log_warnx("both smarthost and smarthosts are set: using the "
+		    "smarthosts list");
+	if (smtp_conf.nshosts > SMARTHOST_MAX)
+		log_warnx("smarthosts: only the first %d entries are used",
+		    SMARTHOST_MAX);
+	smtp_smarthost_reset();
+	smtp_sink_configure();
+	if (old != NULL)
+		conf_free(old);
 	if (smtp_conf.smarthost[0] != '\0')
 		log_debug("smarthost %s port %d", smtp_conf.smarthost,
 		    smtp_conf.smarthost_port);
 }
 
-/* Still root, before the chroot: keep the routing slice. */
+/* Still root, before the chroot: keep the routing slice, load OpenSSL. */
 static void
 smtp_configure(struct conf *conf)
 {
+	smtp_tls_init();
 	smtp_set_conf(conf);
 }
 
@@ -130,6 +152,7 @@ static void
 smtp_run(void)
 {
 	log_debug("smtp worker ready, EHLO %s", smtp_conf.helo);
+	smtp_sink_kick();
 }
 
 /* SIGHUP: new routing values apply to the next jobs. */

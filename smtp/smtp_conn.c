@@ -1,9 +1,25 @@
 /*
  * Opening an outbound TCP connection: non-blocking, bound to the job's
- * source address when it names one (the local IP the message came in on,
- * or x-mq-ip), so that replies and reputation follow that address.  A
- * source of another family than the destination, or the wildcard, means
- * "any"; an address that is not (or no longer) ours falls back to any.
+ * source address (DESIGN section 5), so that replies and reputation
+ * follow that address.
+ *
+ * The source is one of the message's "ips" (x-mq-ip) when it has any:
+ * the first of the destination's family, counted from the job's place
+ * in the rotation, so that a list spreads the jobs over its addresses.
+ * Else it is the local address the message came in on, except a
+ * loopback one for a destination that is not on loopback (mail submitted
+ * on 127.0.0.1 goes out to the world; the kernel would refuse that
+ * pair).  A wildcard (0.0.0.0, ::), an empty address or one of another
+ * family than the destination means "any".
+ *
+ * An address of "ips" that cannot be bound (not on this machine...) is
+ * not replaced by another one behind the user's back: the job is
+ * deferred with the reason, since the address is what was asked for.
+ * The address the message came in on is only a default, and may well
+ * not be ours: behind a PROXY-protocol load balancer it is the balancer's
+ * (smtpd records the PROXY header's destination), and a service address
+ * may have moved to another machine since.  When it cannot be bound the
+ * connection is made from any address, with a log line saying why.
  */
 #include <sys/socket.h>
 
@@ -14,29 +30,74 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "hostport.h"
 #include "log.h"
 #include "smtp.h"
+#include "smtp_auth.h"
 
-/* Bind fd to source when it applies; failures fall back to any. */
-static void
-smtp_conn_bind(int fd, const struct sockaddr *dst, const char *source)
+/*
+ * The address text s for a connection to dst: -1 not of its family (or
+ * not an address), 0 the wildcard of its family, 1 an address to bind.
+ */
+static int
+smtp_conn_fits(const char *s, const struct sockaddr *dst, int *loopback)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	char			 ip[HOSTPORT_IPSTRLEN];
+
+	if (hostport_ip(s, 0, &ss, &len) == -1 ||
+	    ss.ss_family != dst->sa_family)
+		return -1;
+	if (hostport_is_any((struct sockaddr *)&ss))
+		return 0;
+	*loopback = smtp_auth_loopback((struct sockaddr *)&ss);
+	return 1;
+}
+
+const char *
+smtp_conn_source(const struct smtp_job *job, const struct sockaddr *dst,
+    int *given)
+{
+	size_t	 i, k;
+	int	 lo = 0;
+
+	*given = 0;
+	if (job->nips > 0) {
+		/* The first of dst's family, counted from the job's turn. */
+		for (i = 0; i < job->nips; i++) {
+			k = (job->ipfirst + i) % job->nips;
+			switch (smtp_conn_fits(job->ips[k], dst, &lo)) {
+			case 0:
+				return "";
+			case 1:
+				*given = 1;
+				return job->ips[k];
+			}
+		}
+		return "";
+	}
+	if (smtp_conn_fits(job->source, dst, &lo) != 1 ||
+	    (lo && !smtp_auth_loopback(dst)))
+		return "";
+	return job->source;
+}
+
+/* Bind fd to source ("": nothing to do); -1 with *why when it fails. */
+static int
+smtp_conn_bind(int fd, const char *source, char *why, size_t whylen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
 	int			 on = 1;
 
 	if (source[0] == '\0')
-		return;
+		return 0;
 	if (hostport_ip(source, 0, &ss, &len) == -1) {
-		log_debug("source address %s is not an IP address: using any",
-		    source);
-		return;
+		snprintf(why, whylen, "cannot bind source address %s: not an "
+		    "IP address", source);
+		return -1;
 	}
-	if (ss.ss_family != dst->sa_family ||
-	    hostport_is_any((struct sockaddr *)&ss))
-		return;
 #ifdef IP_BIND_ADDRESS_NO_PORT
 	/* Let connect() pick the port: binding first would pin one. */
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
@@ -45,37 +106,44 @@ smtp_conn_bind(int fd, const struct sockaddr *dst, const char *source)
 	(void)on;
 #endif
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
-		if (errno == EADDRNOTAVAIL)
-			log_debug("source address %s not available: using any",
-			    hostport_ntop((struct sockaddr *)&ss, ip,
-			    sizeof(ip)));
-		else
-			log_warn("bind %s", hostport_ntop((struct sockaddr *)
-			    &ss, ip, sizeof(ip)));
+		snprintf(why, whylen, "cannot bind source address %s: %s",
+		    source, strerror(errno));
+		return -1;
 	}
+	return 0;
 }
 
-/* A non-blocking socket connecting to dst; -1 with *why on failure. */
+/* A non-blocking socket connecting to d; -1 or -2 with *why. */
 int
-smtp_conn_open(const char *host, const struct sockaddr *dst, socklen_t len,
-    const char *source, char *why, size_t whylen)
+smtp_conn_open(const char *id, const struct smtp_dest *d, char *why,
+    size_t whylen)
 {
 	char	 ip[HOSTPORT_IPSTRLEN];
-	int	 fd;
+	int	 fd, bound = 1;
 
-	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(d->sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	smtp_conn_bind(fd, dst, source);
-	if (connect(fd, dst, len) == -1 && errno != EINPROGRESS) {
-		snprintf(why, whylen, "connect to %s[%s]:%d: %s", host,
-		    hostport_ntop(dst, ip, sizeof(ip)), hostport_port(dst),
-		    strerror(errno));
+	if (smtp_conn_bind(fd, d->source, why, whylen) == -1) {
+		if (d->source_given) {
+			close(fd);
+			return -2;
+		}
+		log_info("%s: %s (the address the message came in on): "
+		    "connecting from any address", id, why);
+		bound = 0;
+	}
+	if (connect(fd, d->sa, d->salen) == -1 && errno != EINPROGRESS) {
+		snprintf(why, whylen, "connect to %s[%s]:%d%s%s: %s", d->name,
+		    hostport_ntop(d->sa, ip, sizeof(ip)), hostport_port(d->sa),
+		    bound && d->source[0] != '\0' ? " from " : "",
+		    bound ? d->source : "", strerror(errno));
 		close(fd);
 		return -1;
 	}
+	counter_add(COUNTER_CONN_OUT, 1);	/* mtactl stats */
 	return fd;
 }

@@ -29,6 +29,7 @@
 #include "xmalloc.h"
 
 static TAILQ_HEAD(, smtp_job)	 jobs = TAILQ_HEAD_INITIALIZER(jobs);
+static size_t			 ips_turn;	/* rotation over "ips" */
 
 double
 smtp_elapsed(const struct timespec *from, const struct timespec *to)
@@ -81,6 +82,31 @@ smtp_job_find(uint32_t id)
 	return NULL;
 }
 
+/*
+ * The message's own TLS policy and source addresses.  A bad value is
+ * ignored, as msgprops does: logged by name, never with its value.
+ */
+static void
+smtp_job_props(struct smtp_job *j)
+{
+	struct props_route	 pr;
+
+	props_route(j->props, &pr);
+	if (pr.security_bad)
+		log_warnx("%s: ignoring property security: not none, "
+		    "opportunistic or required", j->msgid);
+	if (pr.ips_bad)
+		log_warnx("%s: ignoring property ips: not a list of at most "
+		    "%d IP addresses", j->msgid, PROPS_IPS_MAX);
+	j->policy = pr.security;
+	if (pr.nips > 0) {
+		j->ips = xreallocarray(NULL, pr.nips, sizeof(*j->ips));
+		memcpy(j->ips, pr.ips, pr.nips * sizeof(*j->ips));
+		j->nips = pr.nips;
+		j->ipfirst = ips_turn++ % pr.nips;
+	}
+}
+
 /* Read MSG_SMTP_DELIVER into a new job; fatal on a malformed payload. */
 static struct smtp_job *
 smtp_job_parse(struct msg *m)
@@ -117,6 +143,7 @@ smtp_job_parse(struct msg *m)
 		fatalx("MSG_SMTP_DELIVER: job %u already in flight", j->id);
 	snprintf(j->relay, sizeof(j->relay), "none");
 	clock_gettime(CLOCK_MONOTONIC, &j->t_start);
+	smtp_job_props(j);
 	return j;
 }
 
@@ -253,6 +280,7 @@ smtp_job_free(struct smtp_job *j)
 	size_t	 i;
 
 	TAILQ_REMOVE(&jobs, j, entry);
+	smtp_sink_forget(j);
 	smtp_route_free(j->route);
 	if (j->fd != -1)
 		close(j->fd);
@@ -265,7 +293,8 @@ smtp_job_free(struct smtp_job *j)
 	free(j->key);
 	free(j->sender);
 	free(j->source);
-	free(j->props);
+	free(j->ips);
+	xfreestr(j->props);	/* may hold smarthost credentials */
 	free(j);
 }
 

@@ -173,6 +173,13 @@ smtp_res_peer(int fd)
 	    smtp_res_dispatch, NULL);
 }
 
+/* Is a resolver there to answer? */
+int
+smtp_res_connected(void)
+{
+	return res_chan != NULL;
+}
+
 /* Ask the resolver; the callback runs later, never from here. */
 struct smtp_res_req *
 smtp_res_query(int qtype, const char *name, smtp_res_cb cb, void *arg)

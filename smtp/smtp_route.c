@@ -1,20 +1,41 @@
 /*
  * The next hop of a job, in order of precedence (DESIGN section 5):
  *
- *   1. a per-message smarthost: the queue key "(smarthost) HOST:PORT";
- *   2. the global smarthost (smarthost, smarthost-port);
- *   3. the MX hosts of the recipient domain (the queue key), lowest
+ *   1. a per-message smarthost: the queue key "(smarthost) HOST:PORT",
+ *      with the credentials of the message's "smarthost" property;
+ *   2. the global smarthosts list, in the order smarthost_order() gives
+ *      (weighted among healthy primaries, then backups, then hosts marked
+ *      down), or else the single smarthost (smarthost, smarthost-port);
+ *   3. a route for the recipient domain (routes): a fixed host;
+ *   4. the MX hosts of the recipient domain (the queue key), lowest
  *      preference first, ties shuffled (RFC 5321 5.1); no MX (NODATA)
  *      means the domain itself; a null MX (RFC 7505) fails the mail.
  *
  * A host that is an IP literal is used as is; others are resolved to A
  * and AAAA (both asked at once, IPv4 tried first).  Each address is tried
- * in turn: an idle connection to it is reused when there is one, else a
- * new one is opened.  Failures before a transaction (no connection, a
- * 4xx/5xx greeting, a refused EHLO/HELO) move on to the next address,
- * then the next host.  When none is left the job ends with the last
- * error: deferred if any failure along the way was temporary, failed if
- * every one was permanent.
+ * in turn: an idle connection to it with the same credentials is reused
+ * when there is one, else a new one is opened.  Failures before a
+ * transaction (no connection, a 4xx/5xx greeting, a refused EHLO/HELO,
+ * STARTTLS or AUTH trouble) move on to the next address, then the next
+ * host.  When none is left the job ends with the last error: deferred if
+ * any failure along the way was temporary, failed if every one was
+ * permanent.  A smarthost of the list that did not connect or greet is
+ * marked down (smtp_smarthost.c) when the job moves past it.
+ *
+ * Each address gets the TLS policy of the delivery (tls_policy.h): the
+ * message's "security" property, else the route's security member (only
+ * when a route chose the host), else smtp-tls-policy; and the source
+ * address smtp_conn_source() picks for it.  A source address from "ips"
+ * that cannot be bound ends the job at once (deferred 4.4.0): it is this
+ * machine's trouble, and no other host would fare better.
+ *
+ * With a sink (smtp_sink.c) the choice above is made as usual, but no
+ * name is resolved: every connection goes to the sink's address, with
+ * the sink's credentials, and shows as relay=sink[ip]:port.
+ *
+ * Credentials are copied into the route (and the session), so a reload
+ * that frees the old config does not pull them away; they are wiped when
+ * freed.
  */
 #include <sys/socket.h>
 
@@ -24,18 +45,27 @@
 #include <strings.h>
 
 #include "dns_parse.h"
+#include "envelope.h"
 #include "hostport.h"
 #include "log.h"
+#include "props_smarthost.h"
 #include "proto.h"
+#include "smarthost_order.h"
 #include "smtp.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 #define ROUTE_ADDRS_MAX	10	/* addresses tried per host */
-#define ROUTE_HOSTS_MAX	20	/* MX hosts tried per job */
+#define ROUTE_HOSTS_MAX	SMARTHOST_MAX	/* hosts tried per job */
+#define ROUTE_MX_MAX	20		/* of them MX hosts */
 
 struct smtp_host {
 	char		*name;
 	uint32_t	 pref;
+	int		 port;
+	char		*user;		/* NULL: no AUTH */
+	char		*pass;
+	int		 shidx;		/* entry of the smarthosts list, or -1 */
 };
 
 struct smtp_addr {
@@ -45,8 +75,12 @@ struct smtp_addr {
 
 struct smtp_route {
 	struct smtp_job		*job;
-	int			 port;
-	int			 smarthost;	/* name failures are soft */
+	int			 fixed;		/* smarthost or route: name
+						   failures are soft */
+	int			 sink;		/* connections go to the sink */
+	unsigned		 shgen;		/* smarthosts list generation */
+	int			 policy;	/* the route's "security", or
+						   UNSET */
 	char			*domain;
 
 	struct smtp_host	*hosts;
@@ -55,6 +89,8 @@ struct smtp_route {
 	size_t			 naddrs, anext;
 	struct smtp_addr	*addrs6;	/* AAAA, while collecting */
 	size_t			 naddrs6;
+	int			 host_down;	/* it did not connect or greet */
+	int			 notls;		/* this address: no STARTTLS */
 
 	struct smtp_res_req	*mxq;
 	struct smtp_res_req	*aq;		/* A of the current host */
@@ -70,19 +106,32 @@ struct smtp_route {
 
 static void	smtp_route_next_host(struct smtp_route *);
 
+/* A credential to copy: NULL unless a user name is given. */
+static char *
+smtp_route_cred(const char *user, const char *s)
+{
+	if (user == NULL || user[0] == '\0')
+		return NULL;
+	return xstrdup(s != NULL ? s : "");
+}
+
 /*
  * Add a host to try.  "[name]" and "[IPv6:addr]" (an address literal,
  * RFC 5321 4.1.3) lose their decoration: brackets only say "no MX".
  */
-static void
-smtp_route_add_host(struct smtp_route *rt, const char *name, uint32_t pref)
+static struct smtp_host *
+smtp_route_add_host(struct smtp_route *rt, const char *name, uint32_t pref,
+    int port)
 {
-	size_t	 len = strlen(name);
+	struct smtp_host	*h;
+	size_t			 len = strlen(name);
 
 	if (rt->nhosts >= ROUTE_HOSTS_MAX)
-		return;
+		return NULL;
 	rt->hosts = xreallocarray(rt->hosts, rt->nhosts + 1,
 	    sizeof(*rt->hosts));
+	h = &rt->hosts[rt->nhosts++];
+	memset(h, 0, sizeof(*h));
 	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
 		name++;
 		len -= 2;
@@ -90,11 +139,27 @@ smtp_route_add_host(struct smtp_route *rt, const char *name, uint32_t pref)
 			name += 5;
 			len -= 5;
 		}
-		rt->hosts[rt->nhosts].name = xstrndup(name, len);
+		h->name = xstrndup(name, len);
 	} else
-		rt->hosts[rt->nhosts].name = xstrdup(name);
-	rt->hosts[rt->nhosts].pref = pref;
-	rt->nhosts++;
+		h->name = xstrdup(name);
+	h->pref = pref;
+	h->port = port;
+	h->shidx = -1;
+	return h;
+}
+
+/* Add a host with credentials (user NULL or "": none). */
+static void
+smtp_route_add_auth(struct smtp_route *rt, const char *name, int port,
+    const char *user, const char *pass, int shidx)
+{
+	struct smtp_host	*h;
+
+	if ((h = smtp_route_add_host(rt, name, 0, port)) == NULL)
+		return;
+	h->user = smtp_route_cred(user, user);
+	h->pass = smtp_route_cred(user, pass);
+	h->shidx = shidx;
 }
 
 static void
@@ -154,52 +219,129 @@ smtp_route_exhausted(struct smtp_route *rt)
 		    rt->err_text);
 }
 
+/* The session parameters for one address of the current host. */
+static void
+smtp_route_dest(struct smtp_route *rt, const struct smtp_addr *a,
+    struct smtp_dest *d)
+{
+	const struct smtp_host	*h = &rt->hosts[rt->hnext - 1];
+
+	memset(d, 0, sizeof(*d));
+	d->sa = (const struct sockaddr *)&a->ss;
+	d->salen = a->len;
+	d->notls = rt->notls;
+	d->policy = tls_policy_pick(rt->job->policy, rt->policy,
+	    smtp_conf.tls_policy);
+	d->source = smtp_conn_source(rt->job, d->sa, &d->source_given);
+	if (rt->sink) {
+		d->name = "sink";
+		d->sni = smtp_conf.sink;
+		if (smtp_conf.sink_username[0] != '\0') {
+			d->user = smtp_conf.sink_username;
+			d->pass = smtp_conf.sink_password;
+		}
+		return;
+	}
+	d->name = h->name;
+	d->sni = h->name;
+	d->user = h->user;
+	d->pass = h->pass;
+}
+
+/*
+ * A new connection to d: 0 when it is on its way, -1 when it failed (the
+ * error is recorded), -2 when the job has ended because the source
+ * address could not be bound: no other host would fare better.
+ */
+static int
+smtp_route_open(struct smtp_route *rt, const struct smtp_dest *d)
+{
+	char	 why[SMTP_TEXT_MAX];
+
+	switch (smtp_session_open(rt->job, d, why, sizeof(why))) {
+	case 0:
+		return 0;
+	case -2:
+		log_warnx("%s: %s", rt->job->msgid, why);
+		smtp_route_end(rt, RCPT_DEFERRED, 0, "4.4.0", why);
+		return -2;
+	}
+	rt->host_down = 1;
+	smtp_route_error(rt, 1, 0, "4.4.1", why);
+	return -1;
+}
+
 /* Try the addresses of the current host; then the next host. */
 static void
 smtp_route_next_addr(struct smtp_route *rt)
 {
 	struct smtp_job		*job = rt->job;
-	struct smtp_addr	*a;
-	const char		*host = rt->hosts[rt->hnext - 1].name;
-	char			 why[SMTP_TEXT_MAX];
+	struct smtp_dest	 d;
 
 	while (rt->anext < rt->naddrs) {
-		a = &rt->addrs[rt->anext++];
-		if (smtp_session_reuse(job, (struct sockaddr *)&a->ss,
-		    host) == 0)
+		rt->notls = 0;
+		smtp_route_dest(rt, &rt->addrs[rt->anext++], &d);
+		if (smtp_session_reuse(job, &d) == 0)
 			return;
-		if (smtp_session_open(job, host, (struct sockaddr *)&a->ss,
-		    a->len, why, sizeof(why)) == 0)
+		if (smtp_route_open(rt, &d) != -1)
 			return;
-		smtp_route_error(rt, 1, 0, "4.4.1", why);
 	}
 	smtp_route_next_host(rt);
 }
 
 /* Called by the session: this address failed before MAIL; next. */
 void
-smtp_route_failed(struct smtp_job *job, int soft, int code, const char *dsn,
-    const char *text)
+smtp_route_failed(struct smtp_job *job, int soft, int down, int code,
+    const char *dsn, const char *text)
 {
 	struct smtp_route	*rt = job->route;
 
+	if (down)
+		rt->host_down = 1;
 	smtp_route_error(rt, soft, code, dsn, text);
 	smtp_route_next_addr(rt);
 }
 
-/* The reused connection was dead: the same address, a new connection. */
+/* The same address again, on a new connection. */
 void
 smtp_route_retry(struct smtp_job *job)
 {
 	struct smtp_route	*rt = job->route;
-	struct smtp_addr	*a = &rt->addrs[rt->anext - 1];
+	struct smtp_dest	 d;
+
+	smtp_route_dest(rt, &rt->addrs[rt->anext - 1], &d);
+	if (smtp_route_open(rt, &d) == -1)
+		smtp_route_next_addr(rt);
+}
+
+/*
+ * Opportunistic TLS gives way to plaintext when the handshake fails, as
+ * Postfix's "may" level does: an encrypted delivery is not worth a lost
+ * one.  Not with credentials: those never go out in plaintext because a
+ * handshake failed, so that address fails with 4.7.0 instead.  Nor under
+ * the required policy, where it fails with 4.7.4 (RFC 3463: security
+ * features not supported).
+ */
+void
+smtp_route_tls_failed(struct smtp_job *job, const char *text)
+{
+	struct smtp_route	*rt = job->route;
+	struct smtp_dest	 d;
 	char			 why[SMTP_TEXT_MAX];
 
-	if (smtp_session_open(job, rt->hosts[rt->hnext - 1].name,
-	    (struct sockaddr *)&a->ss, a->len, why, sizeof(why)) == 0)
+	smtp_route_dest(rt, &rt->addrs[rt->anext - 1], &d);
+	if (d.policy == TLS_POLICY_REQUIRED) {
+		snprintf(why, sizeof(why), "TLS is required, but %s", text);
+		smtp_route_failed(job, 1, 0, 0, "4.7.4", why);
 		return;
-	smtp_route_error(rt, 1, 0, "4.4.1", why);
-	smtp_route_next_addr(rt);
+	}
+	if (d.user != NULL || rt->notls) {
+		smtp_route_failed(job, 1, 0, 0, "4.7.0", text);
+		return;
+	}
+	log_info("%s: %s; trying again without TLS", job->msgid, text);
+	rt->notls = 1;
+	smtp_route_retry(job);
 }
 
 /* Both address lookups of a host are in: try what they gave. */
@@ -220,6 +362,7 @@ smtp_route_addrs_done(struct smtp_route *rt)
 		smtp_route_next_addr(rt);
 		return;
 	}
+	rt->host_down = 1;
 	if (rt->astatus == RES_TEMPFAIL || rt->aaaastatus == RES_TEMPFAIL) {
 		snprintf(text, sizeof(text), "Host or domain name not found. "
 		    "Name service error for name=%s type=A: Host not found, "
@@ -229,9 +372,9 @@ smtp_route_addrs_done(struct smtp_route *rt)
 		snprintf(text, sizeof(text), "Host or domain name not found. "
 		    "Name service error for name=%s type=A: Host not found",
 		    host);
-		/* A mistyped smarthost must not bounce all mail. */
-		smtp_route_error(rt, rt->smarthost, 0,
-		    rt->smarthost ? "4.4.4" : "5.4.4", text);
+		/* A mistyped smarthost or route must not bounce all mail. */
+		smtp_route_error(rt, rt->fixed, 0,
+		    rt->fixed ? "4.4.4" : "5.4.4", text);
 	}
 	smtp_route_next_host(rt);
 }
@@ -243,10 +386,11 @@ smtp_route_addr_answer(struct smtp_route *rt, const struct dns_answer *a,
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
+	int			 port = rt->hosts[rt->hnext - 1].port;
 	size_t			 i;
 
 	for (i = 0; a->status == RES_OK && i < a->n; i++) {
-		if (hostport_ip(a->v[i].value, rt->port, &ss, &len) == -1 ||
+		if (hostport_ip(a->v[i].value, port, &ss, &len) == -1 ||
 		    ss.ss_family != (v6 ? AF_INET6 : AF_INET))
 			continue;
 		if (v6)
@@ -279,30 +423,58 @@ smtp_route_aaaa_cb(const struct dns_answer *a, void *arg)
 	smtp_route_addr_answer(rt, a, 1);
 }
 
-/* On to the next host: an IP literal at once, a name through the DNS. */
+/* The job leaves a host without a transaction: was it down? */
+static void
+smtp_route_host_done(struct smtp_route *rt)
+{
+	const struct smtp_host	*h = &rt->hosts[rt->hnext - 1];
+
+	if (rt->host_down && h->shidx >= 0 && !rt->sink)
+		smtp_smarthost_down((size_t)h->shidx, rt->shgen, rt->err_text);
+	rt->host_down = 0;
+}
+
+/*
+ * On to the next host: the sink's address with a sink, an IP literal at
+ * once, a name through the DNS.
+ */
 static void
 smtp_route_next_host(struct smtp_route *rt)
 {
 	struct sockaddr_storage	 ss;
+	const struct sockaddr	*sa;
 	socklen_t		 len;
-	const char		*name;
+	const struct smtp_host	*h;
 
+	if (rt->hnext > 0)
+		smtp_route_host_done(rt);
 	if (rt->hnext >= rt->nhosts) {
 		smtp_route_exhausted(rt);
 		return;
 	}
-	name = rt->hosts[rt->hnext++].name;
+	h = &rt->hosts[rt->hnext++];
 	free(rt->addrs);
 	rt->addrs = NULL;
 	rt->naddrs = rt->anext = 0;
-	if (hostport_ip(name, rt->port, &ss, &len) == 0) {
+	if (rt->sink) {
+		if ((sa = smtp_sink_addr(&len)) == NULL)
+			log_panic("%s: sink address lost", __func__);
+		memcpy(&ss, sa, len);
+		log_debug("%s: %s:%d through the sink", rt->job->msgid,
+		    h->name, h->port);
 		smtp_route_add_addr(&rt->addrs, &rt->naddrs, &ss, len);
 		smtp_route_next_addr(rt);
 		return;
 	}
-	log_debug("%s: resolving %s", rt->job->msgid, name);
-	rt->aq = smtp_res_query(RES_T_A, name, smtp_route_a_cb, rt);
-	rt->aaaaq = smtp_res_query(RES_T_AAAA, name, smtp_route_aaaa_cb, rt);
+	if (hostport_ip(h->name, h->port, &ss, &len) == 0) {
+		smtp_route_add_addr(&rt->addrs, &rt->naddrs, &ss, len);
+		smtp_route_next_addr(rt);
+		return;
+	}
+	log_debug("%s: resolving %s", rt->job->msgid, h->name);
+	rt->aq = smtp_res_query(RES_T_A, h->name, smtp_route_a_cb, rt);
+	rt->aaaaq = smtp_res_query(RES_T_AAAA, h->name, smtp_route_aaaa_cb,
+	    rt);
 }
 
 /* Shuffle each run of hosts with the same preference. */
@@ -338,20 +510,22 @@ smtp_route_mx_cb(const struct dns_answer *a, void *arg)
 	rt->mxq = NULL;
 	switch (a->status) {
 	case RES_OK:
-		if (a->n == 1 && strcmp(a->v[0].value, ".") == 0) {
+		if (a->n == 1 && (strcmp(a->v[0].value, ".") == 0 ||
+		    a->v[0].value[0] == '\0')) {
 			snprintf(text, sizeof(text), "Domain %s does not "
 			    "accept mail (nullMX)", rt->domain);
 			smtp_route_end(rt, RCPT_FAILED, 0, "5.1.10", text);
 			return;
 		}
-		for (i = 0; i < a->n; i++)
-			if (strcmp(a->v[i].value, ".") != 0)
+		for (i = 0; i < a->n && rt->nhosts < ROUTE_MX_MAX; i++)
+			if (strcmp(a->v[i].value, ".") != 0 &&
+			    a->v[i].value[0] != '\0')
 				smtp_route_add_host(rt, a->v[i].value,
-				    a->v[i].pref);
+				    a->v[i].pref, smtp_conf.mx_port);
 		smtp_route_shuffle(rt);
 		break;
 	case RES_NODATA:
-		smtp_route_add_host(rt, rt->domain, 0);
+		smtp_route_add_host(rt, rt->domain, 0, smtp_conf.mx_port);
 		break;
 	case RES_NXDOMAIN:
 		snprintf(text, sizeof(text), "Host or domain name not found. "
@@ -403,41 +577,142 @@ smtp_route_domain(const struct smtp_job *job)
 	return xstrdup(at != NULL ? at + 1 : "");
 }
 
+/*
+ * The message's own smarthost.  Its credentials are taken from the
+ * properties only when they name the same host and port as the queue
+ * key, which qmgr derived from them.  0 when the host is added, 1 when
+ * the key has no valid HOST:PORT, -1 when the job has ended.
+ */
+static int
+smtp_route_permsg(struct smtp_route *rt, const char *hostport)
+{
+	struct smtp_job		*job = rt->job;
+	struct props_smarthost	 sh;
+	char			*host, *key;
+	int			 port, r;
+
+	if (smtp_route_split(hostport, &host, &port) == -1)
+		return 1;
+	rt->fixed = 1;
+	key = envelope_smarthost_key(job->props);
+	r = key != NULL && strcmp(key, job->key) == 0 ?
+	    props_smarthost(job->props, &sh) : 0;
+	free(key);
+	if (r == -1) {
+		free(host);
+		smtp_route_end(rt, RCPT_FAILED, 0, "5.3.5", "invalid "
+		    "smarthost username or password in the message "
+		    "properties");
+		return -1;
+	}
+	smtp_route_add_auth(rt, host, port, r == 1 ? sh.username : NULL,
+	    r == 1 ? sh.password : NULL, -1);
+	if (r == 1)
+		props_smarthost_clear(&sh);
+	free(host);
+	return 0;
+}
+
+/* The global smarthosts list, in this delivery's order. */
+static void
+smtp_route_smarthosts(struct smtp_route *rt)
+{
+	const struct conf_smarthost	*sh;
+	size_t				 order[SMARTHOST_MAX], i, n;
+
+	rt->fixed = 1;
+	n = smtp_smarthost_order(order, &rt->shgen);
+	for (i = 0; i < n; i++) {
+		sh = &smtp_conf.shosts[order[i]];
+		smtp_route_add_auth(rt, sh->hostname, sh->port, sh->username,
+		    sh->password, (int)order[i]);
+	}
+}
+
+/* The route of the domain, if there is one. */
+static const struct conf_route *
+smtp_route_find(const char *domain)
+{
+	size_t	 i;
+
+	for (i = 0; i < smtp_conf.nroutes; i++)
+		if (strcasecmp(smtp_conf.routes[i].domain, domain) == 0)
+			return &smtp_conf.routes[i];
+	return NULL;
+}
+
+/*
+ * Routing by the recipient domain: a route, an address literal, the MX
+ * hosts.  0 when hosts are ready, 1 when the MX lookup was started.
+ */
+static int
+smtp_route_by_domain(struct smtp_route *rt)
+{
+	const struct conf_route	*r;
+	struct smtp_job		*job = rt->job;
+
+	rt->domain = smtp_route_domain(job);
+	if ((r = smtp_route_find(rt->domain)) != NULL) {
+		rt->fixed = 1;
+		if (r->security != NULL &&
+		    (rt->policy = tls_policy_parse(r->security)) == -1)
+			rt->policy = TLS_POLICY_UNSET;	/* checked at load */
+		smtp_route_add_auth(rt, r->host, r->port != 0 ? r->port :
+		    smtp_conf.mx_port, r->username, r->password, -1);
+		return 0;
+	}
+	if (rt->domain[0] == '[' || rt->sink) {
+		/* user@[192.0.2.1]: the address literal is the host; with
+		 * a sink the domain is only a name for the logs. */
+		smtp_route_add_host(rt, rt->domain, 0, smtp_conf.mx_port);
+		return 0;
+	}
+	log_debug("%s: MX lookup for %s", job->msgid, rt->domain);
+	rt->mxq = smtp_res_query(RES_T_MX, rt->domain, smtp_route_mx_cb, rt);
+	return 1;
+}
+
+/*
+ * The config's route for a job without its own smarthost: the smarthosts
+ * list, the smarthost, or by the domain.  1 when the MX lookup started.
+ */
+static int
+smtp_route_config(struct smtp_route *rt)
+{
+	if (smtp_conf.nshosts > 0)
+		smtp_route_smarthosts(rt);
+	else if (smtp_conf.smarthost[0] != '\0') {
+		rt->fixed = 1;
+		smtp_route_add_auth(rt, smtp_conf.smarthost,
+		    smtp_conf.smarthost_port, smtp_conf.smarthost_username,
+		    smtp_conf.smarthost_password, -1);
+	} else
+		return smtp_route_by_domain(rt);
+	return 0;
+}
+
 /* Pick the kind of route for the job and start on its first host. */
 void
 smtp_route_start(struct smtp_job *job)
 {
 	struct smtp_route	*rt;
-	char			*host;
-	int			 port;
+	socklen_t		 len;
+	int			 r = 1;
 
+	if (smtp_conf.sink[0] != '\0' && smtp_sink_addr(&len) == NULL) {
+		smtp_sink_wait(job);
+		return;
+	}
 	rt = xcalloc(1, sizeof(*rt));
 	rt->job = job;
+	rt->sink = smtp_conf.sink[0] != '\0';
 	job->route = rt;
-	if (strncmp(job->key, "(smarthost) ", 12) == 0 &&
-	    smtp_route_split(job->key + 12, &host, &port) == 0) {
-		rt->smarthost = 1;
-		rt->port = port;
-		smtp_route_add_host(rt, host, 0);
-		free(host);
-	} else if (smtp_conf.smarthost[0] != '\0') {
-		rt->smarthost = 1;
-		rt->port = smtp_conf.smarthost_port;
-		smtp_route_add_host(rt, smtp_conf.smarthost, 0);
-	} else {
-		rt->port = 25;
-		rt->domain = smtp_route_domain(job);
-		if (rt->domain[0] == '[') {
-			/* user@[192.0.2.1]: the address literal is the host */
-			smtp_route_add_host(rt, rt->domain, 0);
-		} else {
-			log_debug("%s: MX lookup for %s", job->msgid,
-			    rt->domain);
-			rt->mxq = smtp_res_query(RES_T_MX, rt->domain,
-			    smtp_route_mx_cb, rt);
-			return;
-		}
-	}
+	if (strncmp(job->key, "(smarthost) ", 12) == 0)
+		r = smtp_route_permsg(rt, job->key + 12);
+	if (r == -1)
+		return;			/* the job has ended */
+	if (r == 1 && smtp_route_config(rt) == 1)
+		return;			/* the MX lookup is on its way */
 	smtp_route_next_host(rt);
 }
 
@@ -455,8 +730,12 @@ smtp_route_free(struct smtp_route *rt)
 		smtp_res_cancel(rt->aq);
 	if (rt->aaaaq != NULL)
 		smtp_res_cancel(rt->aaaaq);
-	for (i = 0; i < rt->nhosts; i++)
+	for (i = 0; i < rt->nhosts; i++) {
 		free(rt->hosts[i].name);
+		free(rt->hosts[i].user);
+		if (rt->hosts[i].pass != NULL)
+			xfreestr(rt->hosts[i].pass);
+	}
 	free(rt->hosts);
 	free(rt->addrs);
 	free(rt->addrs6);

@@ -3,13 +3,26 @@
  * state, and one libevent callback for every I/O event (connected, data
  * in, room to write, timeout).
  *
- *   CONNECT -> GREETING -> EHLO (-> HELO on 5xx) -> MAIL -> RCPT... ->
- *   DATA -> BODY -> DOT -> IDLE (reused by a later job: START -> MAIL)
- *   -> QUIT; an aborted transaction goes through RSET to IDLE.
+ *   CONNECT -> GREETING -> EHLO (-> HELO on 5xx) [-> STARTTLS -> TLS ->
+ *   EHLO] [-> AUTH] -> MAIL -> RCPT... -> DATA -> BODY -> DOT -> IDLE
+ *   (reused by a later job: START -> MAIL) -> QUIT; an aborted
+ *   transaction goes through RSET to IDLE.
+ *
+ * STARTTLS (RFC 3207) is used whenever the server offers it, unless the
+ * TLS policy (tls_policy.h) is none or the route asks for plaintext after
+ * a failed handshake; under the required policy a server that does not
+ * offer it or refuses it fails the attempt (4.7.4).  Anything the server
+ * sent after its 220 and before the handshake is an injection attempt
+ * and ends the session.  After the handshake the capabilities are
+ * forgotten and EHLO goes out again.  AUTH (RFC 4954, PLAIN preferred,
+ * else LOGIN) follows when the destination has credentials and the
+ * server offers AUTH: only over TLS, or in plaintext to a loopback
+ * address when the server offers no STARTTLS.  AUTH lines are logged
+ * with the credentials masked.
  *
  * Before MAIL, a failure (no connection, a 4xx/5xx greeting, EHLO and
- * HELO refused, a timeout) belongs to the route: the job moves on to the
- * next address.  From MAIL on, outcomes belong to recipients: MAIL's reply
+ * HELO refused, STARTTLS or AUTH trouble, a timeout) belongs to the
+ * route: the job moves on to the next address.  From MAIL on, outcomes belong to recipients: MAIL's reply
  * to all of them, each RCPT's to its recipient, DATA's and the final
  * reply to those accepted; a timeout or a lost connection defers every
  * recipient still without an outcome.
@@ -22,7 +35,8 @@
  * protocol error.  Nothing a server sends can grow memory or crash us.
  *
  * After a transaction the connection is kept idle for SMTP_IDLE_TIME
- * seconds for the next job to the same address and source, at most
+ * seconds for the next job to the same address and source with the same
+ * credentials (TLS state and all), at most
  * SMTP_REUSE_MAX transactions; anything unexpected drops it, and a reused
  * connection found dead before MAIL's reply is replaced by a fresh one.
  */
@@ -42,7 +56,9 @@
 #include "log.h"
 #include "proto.h"
 #include "smtp.h"
+#include "smtp_auth.h"
 #include "smtp_reply.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 enum smtp_state {
@@ -50,6 +66,9 @@ enum smtp_state {
 	S_GREETING,
 	S_EHLO,
 	S_HELO,
+	S_STARTTLS,		/* awaiting STARTTLS's reply */
+	S_TLS,			/* the TLS handshake */
+	S_AUTH,			/* awaiting an AUTH reply */
 	S_START,		/* reused: MAIL goes out from the event loop */
 	S_MAIL,			/* awaiting MAIL's reply (then RCPTs') */
 	S_RCPT,			/* awaiting RCPT replies */
@@ -74,6 +93,9 @@ static const struct {
 			  SMTP_TO_EHLO },
 	[S_HELO] =	{ "HELO", "performing the HELO handshake",
 			  SMTP_TO_EHLO },
+	[S_STARTTLS] =	{ "STARTTLS", "sending STARTTLS", SMTP_TO_STARTTLS },
+	[S_TLS] =	{ "TLS", "performing the TLS handshake", SMTP_TO_TLS },
+	[S_AUTH] =	{ "AUTH", "authenticating", SMTP_TO_AUTH },
 	[S_START] =	{ "START", "starting a transaction", 0 },
 	[S_MAIL] =	{ "MAIL", "sending MAIL FROM", SMTP_TO_MAIL },
 	[S_RCPT] =	{ "RCPT", "sending RCPT TO", SMTP_TO_RCPT },
@@ -102,6 +124,20 @@ struct smtp_session {
 	char			*source;
 	char			 relay[SMTP_RELAY_MAX];	/* host[ip]:port */
 	unsigned		 ntrans;	/* transactions started */
+	char			*sni;		/* TLS server name, or NULL */
+	char			*user;		/* NULL: no AUTH */
+	char			*pass;
+	int			 notls;		/* STARTTLS not to be used */
+	int			 policy;	/* TLS_POLICY_* */
+
+	struct ssl_st		*ssl;		/* from STARTTLS on */
+	int			 tls;		/* the handshake is done */
+	int			 tls_rwant;	/* what a read (or the handshake)
+						   waits on: EV_READ/EV_WRITE */
+	int			 tls_wwant;	/* what a write waits on */
+	char			 tls_err[128];	/* the last TLS error */
+	int			 auth_mech;	/* SMTP_AUTH_* in progress */
+	int			 auth_step;	/* LOGIN prompts answered */
 
 	struct smtp_caps	 caps;
 	struct smtp_reply	 reply;
@@ -146,7 +182,15 @@ smtp_session_free(struct smtp_session *s)
 {
 	free(s->host);
 	free(s->source);
-	free(s->obuf);
+	free(s->sni);
+	free(s->user);
+	if (s->pass != NULL)
+		xfreestr(s->pass);
+	/* The output buffer held the credentials: wipe it. */
+	if (s->user != NULL)
+		xfreezero(s->obuf, SMTP_OBUF_MAX);
+	else
+		free(s->obuf);
 	free(s->order);
 	free(s);
 }
@@ -163,6 +207,10 @@ smtp_session_close(struct smtp_session *s)
 	if (s->ev_on) {
 		event_del(&s->ev);
 		s->ev_on = 0;
+	}
+	if (s->ssl != NULL) {
+		smtp_tls_free(s->ssl);
+		s->ssl = NULL;
 	}
 	if (s->fd != -1) {
 		close(s->fd);
@@ -185,26 +233,51 @@ smtp_session_detach(struct smtp_session *s)
 	return job;
 }
 
-/* Queue a command line; commands are short, the buffer is not. */
+/*
+ * Queue a command line; commands are short, the buffer is not.  The debug
+ * log shows the line, or shown instead when it holds a secret.
+ */
 static void
-smtp_session_cmd(struct smtp_session *s, const char *fmt, ...)
+smtp_session_vcmd(struct smtp_session *s, const char *shown, const char *fmt,
+    va_list ap)
 {
-	va_list	 ap;
 	int	 n;
 
 	if (s->opos == s->olen)
 		s->opos = s->olen = 0;
-	va_start(ap, fmt);
 	n = vsnprintf(s->obuf + s->olen, SMTP_OBUF_MAX - s->olen, fmt, ap);
-	va_end(ap);
 	if (n < 0 || (size_t)n + 2 > SMTP_OBUF_MAX - s->olen)
 		log_panic("smtp output buffer overflow");
-	if (s->job != NULL)
+	if (s->job != NULL && shown != NULL)
+		log_debug("%s: %s: > %s", s->job->msgid, s->relay, shown);
+	else if (s->job != NULL)
 		log_debug("%s: %s: > %.*s", s->job->msgid, s->relay, n,
 		    s->obuf + s->olen);
 	s->olen += n;
 	memcpy(s->obuf + s->olen, "\r\n", 2);
 	s->olen += 2;
+}
+
+static void
+smtp_session_cmd(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	smtp_session_vcmd(s, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* A command with credentials in it: the log shows only shown. */
+static void
+smtp_session_cmd_secret(struct smtp_session *s, const char *shown,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	smtp_session_vcmd(s, shown, fmt, ap);
+	va_end(ap);
 }
 
 /* Arm the one event for what the state waits on, with its timeout. */
@@ -225,13 +298,20 @@ smtp_session_update(struct smtp_session *s)
 		break;
 	case S_START:
 		break;
+	case S_TLS:
+		flags = s->tls_rwant != 0 ? s->tls_rwant : EV_READ;
+		tv.tv_sec = smtp_states[s->state].timeout;
+		break;
 	case S_BODY:
-		flags = EV_WRITE;
+		flags = s->tls_wwant == EV_READ ? EV_READ : EV_WRITE;
 		tv.tv_sec = smtp_states[s->state].timeout;
 		break;
 	default:
+		/* TLS may need the other direction than the operation. */
 		flags = EV_READ;
 		if (s->opos < s->olen)
+			flags |= s->tls_wwant == EV_READ ? EV_READ : EV_WRITE;
+		if (s->tls_rwant == EV_WRITE)
 			flags |= EV_WRITE;
 		tv.tv_sec = smtp_states[s->state].timeout;
 		break;
@@ -267,8 +347,10 @@ smtp_session_fail(struct smtp_session *s, const char *dsn, const char *fmt,
 	smtp_session_close(s);
 	if (job == NULL)
 		return;
-	if (state <= S_HELO)
-		smtp_route_failed(job, 1, 0, dsn, text);
+	if (state == S_TLS)
+		smtp_route_tls_failed(job, text);
+	else if (state <= S_AUTH)
+		smtp_route_failed(job, 1, state <= S_GREETING, 0, dsn, text);
 	else if (stale) {
 		log_debug("%s: reused connection to %s was stale",
 		    job->msgid, job->relay);
@@ -285,12 +367,35 @@ smtp_session_refused(struct smtp_session *s)
 {
 	struct smtp_job	*job;
 	char		 dsn[SMTP_DSN_MAX];
+	int		 down = s->state == S_GREETING;
 
 	smtp_reply_dsn(&s->reply, dsn, sizeof(dsn));
 	job = smtp_session_detach(s);
 	smtp_session_quit(s);
-	smtp_route_failed(job, s->reply.code / 100 != 5, s->reply.code, dsn,
-	    s->reply.text);
+	smtp_route_failed(job, s->reply.code / 100 != 5, down, s->reply.code,
+	    dsn, s->reply.text);
+}
+
+/*
+ * Before MAIL, this server will not do for the job (STARTTLS or AUTH
+ * trouble): say goodbye and let the route try the next address.  The
+ * failure is temporary: it is about this hop, not about the mail.
+ */
+static void
+smtp_session_giveup(struct smtp_session *s, const char *dsn,
+    const char *fmt, ...)
+{
+	struct smtp_job	*job;
+	char		 text[SMTP_TEXT_MAX];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	job = smtp_session_detach(s);
+	log_debug("%s: %s", job->msgid, text);
+	smtp_session_quit(s);
+	smtp_route_failed(job, 1, 0, 0, dsn, text);
 }
 
 /*
@@ -553,6 +658,166 @@ smtp_session_txn_reply(struct smtp_session *s)
 		smtp_session_txn_end(s, 0);
 }
 
+/* AUTH when the destination has credentials and may get them; MAIL. */
+static void
+smtp_session_auth(struct smtp_session *s)
+{
+	char	*p;
+
+	if (s->user == NULL) {
+		smtp_session_mail(s);
+		return;
+	}
+	if (!(s->caps.flags & SMTP_CAP_AUTH)) {
+		/* It may relay for us by address; if not, it says so. */
+		log_info("%s: %s offers no AUTH: sending without "
+		    "authentication", s->job->msgid, s->relay);
+		smtp_session_mail(s);
+		return;
+	}
+	if (!s->tls && !smtp_auth_loopback((struct sockaddr *)&s->addr)) {
+		smtp_session_giveup(s, "4.7.0", "not sending credentials to "
+		    "%s without TLS: %s", s->relay,
+		    s->policy == TLS_POLICY_NONE ? "the TLS policy is none" :
+		    "the server does not offer STARTTLS");
+		return;
+	}
+	if (strlen(s->user) > SMTP_AUTH_CRED_MAX ||
+	    strlen(s->pass) > SMTP_AUTH_CRED_MAX) {
+		smtp_session_giveup(s, "4.7.0", "SASL authentication failed: "
+		    "user name or password longer than %d octets",
+		    SMTP_AUTH_CRED_MAX);
+		return;
+	}
+	if ((s->auth_mech = smtp_auth_choose(s->caps.auth)) == 0) {
+		smtp_session_giveup(s, "4.7.0", "SASL authentication failed: "
+		    "%s offers no mechanism we support (PLAIN, LOGIN)",
+		    s->relay);
+		return;
+	}
+	s->auth_step = 0;
+	if (s->auth_mech == SMTP_AUTH_PLAIN) {
+		p = smtp_auth_plain(s->user, s->pass);
+		smtp_session_cmd_secret(s, "AUTH PLAIN ********",
+		    "AUTH PLAIN %s", p);
+		xfreestr(p);
+	} else
+		smtp_session_cmd(s, "AUTH LOGIN");
+	smtp_session_enter(s, S_AUTH);
+}
+
+/* A reply during AUTH: 235 goes on, LOGIN's 334 prompts get answers. */
+static void
+smtp_session_auth_reply(struct smtp_session *s)
+{
+	char	*p;
+
+	if (s->reply.code / 100 == 2) {
+		log_debug("%s: authenticated to %s as %s with %s",
+		    s->job->msgid, s->relay, s->user,
+		    smtp_auth_name(s->auth_mech));
+		smtp_session_mail(s);
+	} else if (s->reply.code == 334 && s->auth_mech == SMTP_AUTH_LOGIN &&
+	    s->auth_step < 2) {
+		p = smtp_auth_login(s->auth_step == 0 ? s->user : s->pass);
+		smtp_session_cmd_secret(s, "********", "%s", p);
+		xfreestr(p);
+		s->auth_step++;
+	} else
+		/*
+		 * Deferred, not bounced: wrong credentials are the
+		 * operator's to fix, and the mail is fine (Postfix's
+		 * smtp_sasl_auth_soft_bounce does the same).
+		 */
+		smtp_session_giveup(s, "4.7.0", "SASL authentication failed; "
+		    "server %s said: %d %s%s%s", s->relay, s->reply.code,
+		    s->reply.status, s->reply.status[0] != '\0' ? " " : "",
+		    s->reply.text);
+}
+
+/*
+ * EHLO went through: STARTTLS when offered, unless the policy is none or
+ * the route fell back to plaintext; the required policy goes no further
+ * without it.  Then AUTH.
+ */
+static void
+smtp_session_ready(struct smtp_session *s)
+{
+	if (!s->tls && !s->notls && s->policy != TLS_POLICY_NONE &&
+	    (s->caps.flags & SMTP_CAP_STARTTLS)) {
+		smtp_session_cmd(s, "STARTTLS");
+		smtp_session_enter(s, S_STARTTLS);
+		return;
+	}
+	if (!s->tls && s->policy == TLS_POLICY_REQUIRED) {
+		smtp_session_giveup(s, "4.7.4", "TLS is required, but was not "
+		    "offered by host %s", s->relay);
+		return;
+	}
+	smtp_session_auth(s);
+}
+
+/* One step of the handshake; once done, EHLO again (RFC 3207 4.2). */
+static void
+smtp_session_tls_step(struct smtp_session *s)
+{
+	char	 info[256];
+	int	 r;
+
+	s->tls_rwant = 0;
+	r = smtp_tls_handshake(s->ssl, &s->tls_rwant, s->tls_err,
+	    sizeof(s->tls_err));
+	if (r == 0)
+		return;
+	s->tls_rwant = 0;
+	if (r == -1) {
+		smtp_session_fail(s, "4.7.0", "TLS handshake with %s failed: "
+		    "%s", s->relay, s->tls_err);
+		return;
+	}
+	s->tls = 1;
+	log_info("%s: Untrusted TLS connection established to %s: %s",
+	    s->job->msgid, s->relay, smtp_tls_info(s->ssl, info,
+	    sizeof(info)));
+	smtp_caps_reset(&s->caps);
+	smtp_session_cmd(s, "EHLO %s", smtp_conf.helo);
+	smtp_session_enter(s, S_EHLO);
+}
+
+/*
+ * STARTTLS's reply.  220: the handshake, but anything the server sent
+ * after it came in plaintext and would be read as if protected (the
+ * STARTTLS injection of CVE-2011-0411): that ends the session.  A refusal
+ * means plaintext, except with credentials, which then go elsewhere.
+ */
+static void
+smtp_session_starttls_reply(struct smtp_session *s)
+{
+	if (s->reply.code == 220) {
+		if (s->ilen > 0) {
+			smtp_session_fail(s, "4.7.0", "%s sent data after "
+			    "its reply to STARTTLS", s->relay);
+			return;
+		}
+		s->ssl = smtp_tls_new(s->fd, s->sni);
+		smtp_session_enter(s, S_TLS);
+		smtp_session_tls_step(s);
+	} else if (s->policy == TLS_POLICY_REQUIRED)
+		smtp_session_giveup(s, "4.7.4", "TLS is required, but host %s "
+		    "refused to start TLS: %d %s", s->relay, s->reply.code,
+		    s->reply.text);
+	else if (s->user != NULL)
+		smtp_session_giveup(s, "4.7.0", "not sending credentials to "
+		    "%s without TLS: STARTTLS refused: %d %s", s->relay,
+		    s->reply.code, s->reply.text);
+	else {
+		log_info("%s: STARTTLS refused by %s: %d %s: going on "
+		    "without TLS", s->job->msgid, s->relay, s->reply.code,
+		    s->reply.text);
+		smtp_session_auth(s);
+	}
+}
+
 /* A complete reply arrived: what it means depends on the state. */
 static void
 smtp_session_reply(struct smtp_session *s)
@@ -579,15 +844,21 @@ smtp_session_reply(struct smtp_session *s)
 			smtp_session_cmd(s, "HELO %s", smtp_conf.helo);
 			smtp_session_enter(s, S_HELO);
 		} else if (class == 2)
-			smtp_session_mail(s);
+			smtp_session_ready(s);
 		else
 			smtp_session_refused(s);
 		break;
 	case S_HELO:
 		if (class == 2)
-			smtp_session_mail(s);
+			smtp_session_ready(s);
 		else
 			smtp_session_refused(s);
+		break;
+	case S_STARTTLS:
+		smtp_session_starttls_reply(s);
+		break;
+	case S_AUTH:
+		smtp_session_auth_reply(s);
 		break;
 	case S_MAIL:
 	case S_RCPT:
@@ -617,7 +888,8 @@ smtp_session_lines(struct smtp_session *s)
 	size_t		 len, used, tlen;
 	int		 r;
 
-	while (s->state != S_CLOSED && s->state != S_BODY) {
+	while (s->state != S_CLOSED && s->state != S_BODY &&
+	    s->state != S_TLS) {
 		if ((nl = memchr(s->ibuf, '\n', s->ilen)) == NULL) {
 			if (s->ilen == sizeof(s->ibuf))
 				smtp_session_fail(s, "4.5.0", "reply line too "
@@ -646,38 +918,67 @@ smtp_session_lines(struct smtp_session *s)
 	}
 }
 
-/* Read what the server sent; EOF ends the session unless it was due. */
+/* Why the last read or write failed: the TLS error, or errno's. */
+static const char *
+smtp_session_ioerr(struct smtp_session *s)
+{
+	return s->ssl != NULL ? s->tls_err : strerror(errno);
+}
+
+/* One read, through TLS when it is on: like read(2). */
+static ssize_t
+smtp_session_read(struct smtp_session *s)
+{
+	if (s->ssl == NULL)
+		return read(s->fd, s->ibuf + s->ilen, sizeof(s->ibuf) - s->ilen);
+	s->tls_rwant = 0;
+	return smtp_tls_read(s->ssl, s->ibuf + s->ilen,
+	    sizeof(s->ibuf) - s->ilen, &s->tls_rwant, s->tls_err,
+	    sizeof(s->tls_err));
+}
+
+/*
+ * Read what the server sent; EOF ends the session unless it was due.
+ * TLS may hold decrypted data the socket no longer signals: read on
+ * while it does and the state reads replies.
+ */
 static void
 smtp_session_readable(struct smtp_session *s)
 {
 	ssize_t	 n;
 
-	if (s->ilen == sizeof(s->ibuf)) {
-		smtp_session_fail(s, "4.5.0", "reply line too long from %s "
-		    "while %s", s->relay, smtp_states[s->state].doing);
-		return;
-	}
-	n = read(s->fd, s->ibuf + s->ilen, sizeof(s->ibuf) - s->ilen);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (s->state == S_QUIT || s->state == S_IDLE) {
+	do {
+		if (s->ilen == sizeof(s->ibuf)) {
+			smtp_session_fail(s, "4.5.0", "reply line too long "
+			    "from %s while %s", s->relay,
+			    smtp_states[s->state].doing);
+			return;
+		}
+		n = smtp_session_read(s);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			if (s->state == S_QUIT || s->state == S_IDLE) {
+				smtp_session_close(s);
+				return;
+			}
+			smtp_session_fail(s, "4.4.2", "lost connection with %s "
+			    "while %s%s%s", s->relay,
+			    smtp_states[s->state].doing, n == -1 ? ": " : "",
+			    n == -1 ? smtp_session_ioerr(s) : "");
+			return;
+		}
+		if (s->state == S_IDLE) {
+			/* Typically 421 on the server's idle timeout. */
+			log_debug("%s: data on an idle connection: closing",
+			    s->relay);
 			smtp_session_close(s);
 			return;
 		}
-		smtp_session_fail(s, "4.4.2", "lost connection with %s while "
-		    "%s%s%s", s->relay, smtp_states[s->state].doing,
-		    n == -1 ? ": " : "", n == -1 ? strerror(errno) : "");
-		return;
-	}
-	if (s->state == S_IDLE) {
-		/* Typically 421 on the server's idle timeout. */
-		log_debug("%s: data on an idle connection: closing", s->relay);
-		smtp_session_close(s);
-		return;
-	}
-	s->ilen += n;
-	smtp_session_lines(s);
+		s->ilen += n;
+		smtp_session_lines(s);
+	} while (s->ssl != NULL && s->tls && s->state != S_CLOSED &&
+	    s->state != S_BODY && smtp_tls_pending(s->ssl));
 }
 
 /* Write what is queued: 1 all written, 0 would block, -1 error. */
@@ -687,7 +988,13 @@ smtp_session_flush(struct smtp_session *s)
 	ssize_t	 n;
 
 	while (s->opos < s->olen) {
-		n = write(s->fd, s->obuf + s->opos, s->olen - s->opos);
+		if (s->ssl != NULL) {
+			s->tls_wwant = 0;
+			n = smtp_tls_write(s->ssl, s->obuf + s->opos,
+			    s->olen - s->opos, &s->tls_wwant, s->tls_err,
+			    sizeof(s->tls_err));
+		} else
+			n = write(s->fd, s->obuf + s->opos, s->olen - s->opos);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -734,7 +1041,7 @@ smtp_session_body(struct smtp_session *s)
 		}
 	}
 	smtp_session_fail(s, "4.4.2", "lost connection with %s while %s: %s",
-	    s->relay, smtp_states[s->state].doing, strerror(errno));
+	    s->relay, smtp_states[s->state].doing, smtp_session_ioerr(s));
 }
 
 /* The non-blocking connect finished: connected, or why not. */
@@ -807,14 +1114,20 @@ smtp_session_io(int fd, short ev, void *arg)
 		smtp_session_timeout(s);
 	else if (s->state == S_CONNECT)
 		smtp_session_connected(s);
+	else if (s->state == S_TLS)
+		smtp_session_tls_step(s);
+	else if (s->state == S_BODY)
+		smtp_session_body(s);
 	else {
-		if ((ev & EV_WRITE) && s->state == S_BODY)
-			smtp_session_body(s);
-		else if ((ev & EV_WRITE) && smtp_session_flush(s) == -1)
+		/* With TLS either event may serve either direction. */
+		if (((ev & EV_WRITE) || s->ssl != NULL) &&
+		    smtp_session_flush(s) == -1)
 			smtp_session_fail(s, "4.4.2", "lost connection with "
 			    "%s while %s: %s", s->relay,
-			    smtp_states[s->state].doing, strerror(errno));
-		if ((ev & EV_READ) && s->state != S_CLOSED)
+			    smtp_states[s->state].doing,
+			    smtp_session_ioerr(s));
+		if (((ev & EV_READ) || s->ssl != NULL) &&
+		    s->state != S_CLOSED && s->state != S_BODY)
 			smtp_session_readable(s);
 	}
 	s->in_cb = 0;
@@ -825,58 +1138,85 @@ smtp_session_io(int fd, short ev, void *arg)
 }
 
 static struct smtp_session *
-smtp_session_new(const char *host, const struct sockaddr *sa, socklen_t len,
-    const char *source, int fd)
+smtp_session_new(const struct smtp_dest *d, int fd)
 {
 	struct smtp_session	*s;
 	char			 ip[HOSTPORT_IPSTRLEN];
 
 	s = xcalloc(1, sizeof(*s));
 	s->fd = fd;
-	s->host = xstrdup(host);
-	memcpy(&s->addr, sa, len);
-	s->source = xstrdup(source);
+	s->host = xstrdup(d->name);
+	memcpy(&s->addr, d->sa, d->salen);
+	s->source = xstrdup(d->source);
+	s->sni = d->sni != NULL ? xstrdup(d->sni) : NULL;
+	if (d->user != NULL) {
+		s->user = xstrdup(d->user);
+		s->pass = xstrdup(d->pass != NULL ? d->pass : "");
+	}
+	s->notls = d->notls;
+	s->policy = d->policy;
 	s->obuf = xmalloc(SMTP_OBUF_MAX);
-	snprintf(s->relay, sizeof(s->relay), "%s[%s]:%d", host,
-	    hostport_ntop(sa, ip, sizeof(ip)), hostport_port(sa));
+	snprintf(s->relay, sizeof(s->relay), "%s[%s]:%d", d->name,
+	    hostport_ntop(d->sa, ip, sizeof(ip)), hostport_port(d->sa));
 	return s;
 }
 
 /* A new connection for the job; the route hears how it went. */
 int
-smtp_session_open(struct smtp_job *job, const char *host,
-    const struct sockaddr *sa, socklen_t len, char *why, size_t whylen)
+smtp_session_open(struct smtp_job *job, const struct smtp_dest *d,
+    char *why, size_t whylen)
 {
 	struct smtp_session	*s;
 	int			 fd;
 
-	if ((fd = smtp_conn_open(host, sa, len, job->source, why,
-	    whylen)) == -1) {
+	if ((fd = smtp_conn_open(job->msgid, d, why, whylen)) < 0) {
 		snprintf(job->relay, sizeof(job->relay), "none");
 		log_debug("%s: %s", job->msgid, why);
-		return -1;
+		return fd;
 	}
-	s = smtp_session_new(host, sa, len, job->source, fd);
+	s = smtp_session_new(d, fd);
 	s->job = job;
 	job->sess = s;
 	memset(&job->t_conn, 0, sizeof(job->t_conn));
 	memset(&job->t_mail, 0, sizeof(job->t_mail));
-	log_debug("%s: connecting to %s", job->msgid, s->relay);
+	log_debug("%s: connecting to %s%s%s%s%s, TLS %s", job->msgid,
+	    s->relay, s->source[0] != '\0' ? " from " : "", s->source,
+	    s->user != NULL ? " as " : "", s->user != NULL ? s->user : "",
+	    tls_policy_name(s->policy));
 	smtp_session_enter(s, S_CONNECT);
 	smtp_session_update(s);
 	return 0;
 }
 
-/* Hand an idle connection to (sa, source) to the job. */
+/* Same credentials: both none, or the same user and password. */
+static int
+smtp_session_same_cred(const struct smtp_session *s,
+    const struct smtp_dest *d)
+{
+	if (s->user == NULL || d->user == NULL)
+		return s->user == NULL && d->user == NULL;
+	return strcmp(s->user, d->user) == 0 &&
+	    strcmp(s->pass, d->pass != NULL ? d->pass : "") == 0;
+}
+
+/*
+ * Hand an idle connection to the job: same address, same source, same
+ * credentials (a session authenticated as one user must not carry
+ * another's mail), and a TLS state the job's policy accepts: TLS, or a
+ * plaintext session opened under the same policy (so that a session left
+ * in plaintext by the none policy does not serve an opportunistic job).
+ * Its TLS state goes with it.
+ */
 int
-smtp_session_reuse(struct smtp_job *job, const struct sockaddr *sa,
-    const char *host)
+smtp_session_reuse(struct smtp_job *job, const struct smtp_dest *d)
 {
 	struct smtp_session	*s;
 
 	TAILQ_FOREACH(s, &idle_list, entry)
-		if (hostport_equal((struct sockaddr *)&s->addr, sa) &&
-		    strcmp(s->source, job->source) == 0)
+		if (hostport_equal((struct sockaddr *)&s->addr, d->sa) &&
+		    strcmp(s->source, d->source) == 0 &&
+		    smtp_session_same_cred(s, d) &&
+		    (s->tls || s->policy == d->policy))
 			break;
 	if (s == NULL)
 		return -1;
@@ -888,7 +1228,8 @@ smtp_session_reuse(struct smtp_job *job, const struct sockaddr *sa,
 	clock_gettime(CLOCK_MONOTONIC, &job->t_conn);
 	memset(&job->t_mail, 0, sizeof(job->t_mail));
 	snprintf(job->relay, sizeof(job->relay), "%s", s->relay);
-	log_debug("%s: reusing the connection to %s", job->msgid, s->relay);
+	log_debug("%s: reusing the connection to %s%s", job->msgid, s->relay,
+	    s->tls ? " (TLS)" : "");
 	/* Still in RSET: MAIL goes out when its reply comes. */
 	if (s->state == S_IDLE) {
 		smtp_session_enter(s, S_START);

@@ -59,6 +59,8 @@ static const struct command commands[] = {
 	{ "VRFY",	CMD_F_ARG,			command_vrfy },
 	{ "EXPN",	0,				command_expn },
 	{ "HELP",	0,				command_help },
+	{ "STARTTLS",	CMD_F_NOARG,			tls_command },
+	{ "AUTH",	CMD_F_ARG | CMD_F_HELO,		auth_command },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -86,7 +88,34 @@ command_ehlo(struct session *s, char *arg)
 	session_reply(s, "250-SIZE %llu",
 	    (unsigned long long)smtpd_env.maxsize);
 	session_reply(s, "250-8BITMIME");
+	if (tls_offered(s))
+		session_reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
+	session_reply(s, "250-DSN");
+	session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/*
+ * An address with 8-bit octets needs SMTPUTF8 (RFC 6531 3.4) and must be
+ * UTF-8; -1 after the reply when it is refused.
+ */
+static int
+command_8bit(struct session *s, const char *addr, int smtputf8,
+    const char *who)
+{
+	if (!smtp_has_8bit(addr))
+		return 0;
+	if (!smtputf8)
+		session_reply(s, "553 5.6.7 Non-ASCII %s address requires "
+		    "SMTPUTF8", who);
+	else if (!smtp_utf8_valid(addr, strlen(addr)))
+		session_reply(s, "553 5.6.7 The %s address is not valid "
+		    "UTF-8", who);
+	else
+		return 0;
+	return -1;
 }
 
 static void
@@ -100,6 +129,8 @@ command_mail(struct session *s, char *arg)
 		session_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
+	if (!auth_may_mail(s))
+		return;		/* 530: AUTH first (auth.c) */
 	switch (smtp_parse_path(arg, "FROM", addr, sizeof(addr), &params)) {
 	case SMTP_PATH_ESYNTAX:
 		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
@@ -113,6 +144,10 @@ command_mail(struct session *s, char *arg)
 		session_reply(s, "%s", reply);
 		return;
 	}
+	if (command_8bit(s, addr, mp.smtputf8, "sender") == -1) {
+		session_log_reject(s, "MAIL", NULL);
+		return;
+	}
 	if (smtpd_env.maxsize > 0 && mp.size > smtpd_env.maxsize) {
 		session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		log_info("NOQUEUE: reject: MAIL from unknown[%s]: %s; "
@@ -121,17 +156,17 @@ command_mail(struct session *s, char *arg)
 		    (unsigned long long)mp.size);
 		return;
 	}
-	s->sender = xstrdup(addr);
-	s->body = mp.body;
+	txn_set_sender(s, addr, &mp);
 	session_reply(s, "250 2.1.0 Ok");
 }
 
 static void
 command_rcpt(struct session *s, char *arg)
 {
-	char		 addr[SMTP_ADDR_MAX + 1];
-	const char	*params, *reply;
-	size_t		 max;
+	struct smtp_rcpt_params	 rp;
+	char			 addr[SMTP_ADDR_MAX + 1];
+	const char		*params, *reply;
+	size_t			 max;
 
 	switch (smtp_parse_path(arg, "TO", addr, sizeof(addr), &params)) {
 	case SMTP_PATH_ESYNTAX:
@@ -147,20 +182,22 @@ command_rcpt(struct session *s, char *arg)
 		session_log_reject(s, "RCPT", "");
 		return;
 	}
-	if (smtp_parse_rcpt_params(params, &reply) != 0) {
+	if (smtp_parse_rcpt_params(params, &rp, &reply) != 0) {
 		session_reply(s, "%s", reply);
+		return;
+	}
+	if (command_8bit(s, addr, s->smtputf8, "recipient") == -1) {
+		session_log_reject(s, "RCPT", addr);
 		return;
 	}
 	max = smtpd_env.max_recipients;
 	if (max == 0 || max > COMMAND_RCPT_HARD_MAX)
 		max = COMMAND_RCPT_HARD_MAX;
-	if (s->nrcpt >= max) {
+	if (s->nrcpt >= max || txn_add_rcpt(s, addr, &rp) == -1) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		session_log_reject(s, "RCPT", addr);
 		return;
 	}
-	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
-	s->rcpts[s->nrcpt++] = xstrdup(addr);
 	session_reply(s, "250 2.1.5 Ok");
 }
 
@@ -208,7 +245,8 @@ static void
 command_help(struct session *s, char *arg)
 {
 	session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP");
+	    "NOOP QUIT VRFY HELP%s%s", tls_offered(s) ? " STARTTLS" : "",
+	    auth_offered(s) ? " AUTH" : "");
 }
 
 /* Does the session's state allow this verb?  Replies 501/503 if not. */
@@ -240,8 +278,11 @@ command_account(struct session *s, int idx)
 	unsigned	*st = s->stats[idx < 0 ? SMTPD_NVERBS : idx];
 
 	st[1]++;
-	/* No reply yet (DATA waits for qmgr): command_data_ok() decides. */
-	if (s->last_code != 0 && s->last_code < 400)
+	/*
+	 * No reply yet (DATA waits for qmgr, a failed AUTH for its delay),
+	 * or 334 (AUTH goes on): command_verb_ok() decides later.
+	 */
+	if (s->last_code != 0 && s->last_code < 300)
 		st[0]++;
 	if (s->last_code >= 500 && ++s->errors >= SMTPD_MAX_ERRORS) {
 		log_info("too many errors after %s from unknown[%s]",
@@ -322,6 +363,17 @@ command_data_ok(struct session *s)
 			s->stats[i][0]++;
 }
 
+/* A command answered later (AUTH) succeeded: count it as such. */
+void
+command_verb_ok(struct session *s, const char *verb)
+{
+	size_t	i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].verb, verb) == 0)
+			s->stats[i][0]++;
+}
+
 /* The lower-case name of stats slot i, as the disconnect line shows it. */
 static const char *
 command_stat_name(size_t i, char *buf, size_t len)
@@ -342,7 +394,7 @@ command_stats(struct session *s, char *buf, size_t len)
 {
 	unsigned	 ok = 0, total = 0, *st;
 	size_t		 i, off = 0;
-	char		 name[8];
+	char		 name[16];
 	int		 n;
 
 	buf[0] = '\0';

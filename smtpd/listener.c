@@ -5,6 +5,9 @@
  * cannot starve the sessions.  When the process runs out of descriptors
  * the listeners pause for a second instead of spinning on EMFILE (the
  * pending connection stays in the kernel backlog until then).
+ *
+ * A listener with LISTENER_TLS (smtp-secure-port) speaks TLS from the
+ * first byte: its sessions start TLS before the greeting (RFC 8314).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -25,6 +29,7 @@
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;
 	int			 fd;
+	int			 tls;		/* implicit TLS */
 	char			*addr;
 	struct event		 ev;
 };
@@ -42,9 +47,10 @@ listener_add(int fd, uint32_t flags, const char *addr)
 	struct listener	*l;
 	int		 fl;
 
-	if (flags & LISTENER_TLS) {
-		log_warnx("listener %s: implicit TLS is not supported yet, "
-		    "ignored", addr);
+	if ((flags & LISTENER_TLS) && smtpd_env.tls == NULL) {
+		/* conf_validate() prevents it; a restart could still race. */
+		log_warnx("listener %s: TLS without smtp-certificate, ignored",
+		    addr);
 		close(fd);
 		return;
 	}
@@ -57,6 +63,7 @@ listener_add(int fd, uint32_t flags, const char *addr)
 		fatal("listener %s: fcntl", addr);
 	l = xcalloc(1, sizeof(*l));
 	l->fd = fd;
+	l->tls = (flags & LISTENER_TLS) != 0;
 	l->addr = xstrdup(addr);
 	event_set(&l->ev, fd, EV_READ | EV_PERSIST, listener_accept, l);
 	if (!listener_paused)
@@ -122,7 +129,8 @@ listener_accept(int fd, short ev, void *arg)
 				return;
 			}
 		}
-		session_accept(s, (struct sockaddr *)&ss, len);
+		counter_add(COUNTER_CONN_IN, 1);	/* mtactl stats */
+		session_accept(s, (struct sockaddr *)&ss, len, l->tls);
 	}
 }
 

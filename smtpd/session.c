@@ -10,6 +10,15 @@
  * Every event (readable, writable, timeout, an answer from qmgr) ends in
  * session_process(), which may free the session: callers return at once.
  *
+ * Reads and writes go through TLS once it is on (tls.c).  A TLS read may
+ * need the socket writable and a TLS write readable, so both events share
+ * one callback, and session_update() waits for whatever each side needs.
+ * OpenSSL may hold decrypted input the socket will not signal again: the
+ * read event is then made active by hand.
+ *
+ * A client in smtp-proxy starts in S_PROXY (proxy.c) and is greeted, or
+ * refused, by session_start() once its PROXY header gave its address.
+ *
  * The idle timer runs while the session waits for its client (S_COMMAND,
  * S_DATA) and stops while it waits for qmgr: that wait is ours, not the
  * client's.  EOF from the client is remembered and acted upon only once
@@ -33,8 +42,8 @@
 
 static TAILQ_HEAD(, session)	sessions = TAILQ_HEAD_INITIALIZER(sessions);
 
-static void	session_read_cb(int, short, void *);
-static void	session_write_cb(int, short, void *);
+static void	session_io_cb(int, short, void *);
+static void	session_update(struct session *);
 static void	session_timer_cb(int, short, void *);
 static void	session_process(struct session *);
 
@@ -53,15 +62,29 @@ session_refuse(int fd, const char *ip, const char *reply)
 	close(fd);
 }
 
+/*
+ * May this client talk to us?  Inside smtp-range; or, with smtp-username,
+ * anyone who can AUTH (over TLS, or from loopback).
+ */
+static int
+session_client_ok(const struct netaddr *peer)
+{
+	if (netaddr_range_match(&smtpd_env.range, peer))
+		return 1;
+	return smtpd_env.auth &&
+	    (smtpd_env.tls != NULL || auth_is_loopback(peer));
+}
+
 /* A new connection from a listener: check the client, then greet it. */
 void
-session_accept(int fd, const struct sockaddr *sa, unsigned slen)
+session_accept(int fd, const struct sockaddr *sa, unsigned slen, int tls)
 {
 	struct session		*s;
 	struct netaddr		 peer, local;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 	char			 ip[NETADDR_STRLEN];
+	int			 proxied;
 
 	if (netaddr_from_sockaddr(&peer, sa) == -1) {
 		log_warnx("connection from a non-IP address, closed");
@@ -69,7 +92,9 @@ session_accept(int fd, const struct sockaddr *sa, unsigned slen)
 		return;
 	}
 	netaddr_ntop(&peer, ip, sizeof(ip));
-	if (!netaddr_range_match(&smtpd_env.range, &peer)) {
+	proxied = netaddr_range_match(&smtpd_env.proxy, &peer);
+	/* Refused before any allocation, unless TLS or PROXY come first. */
+	if (!proxied && !tls && !session_client_ok(&peer)) {
 		session_refuse(fd, ip, "554 5.7.1 Access denied");
 		return;
 	}
@@ -91,14 +116,55 @@ session_accept(int fd, const struct sockaddr *sa, unsigned slen)
 	else
 		snprintf(s->local_ip, sizeof(s->local_ip), "0.0.0.0");
 	s->last_verb = "CONNECT";
-	event_set(&s->ev_read, fd, EV_READ | EV_PERSIST, session_read_cb, s);
-	event_set(&s->ev_write, fd, EV_WRITE | EV_PERSIST, session_write_cb,
-	    s);
+	event_set(&s->ev_read, fd, EV_READ | EV_PERSIST, session_io_cb, s);
+	event_set(&s->ev_write, fd, EV_WRITE | EV_PERSIST, session_io_cb, s);
 	evtimer_set(&s->ev_timer, session_timer_cb, s);
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	smtpd_env.nsessions++;
+	limits_life_start(s);
 
+	if (tls)
+		s->flags |= SF_TLS_IMPLICIT;
+	if (proxied) {
+		log_debug("connection from proxy [%s], waiting for its PROXY "
+		    "header", s->peer_ip);
+		session_enter(s, S_PROXY);
+		session_update(s);
+		return;
+	}
+	session_start(s);
+}
+
+/* The client's address is known for good: check it, then greet it. */
+void
+session_start(struct session *s)
+{
+	if (netaddr_range_match(&smtpd_env.range, &s->peer))
+		s->flags |= SF_RANGE;
 	log_info("connect from unknown[%s]", s->peer_ip);
+	if ((s->flags & SF_TLS_IMPLICIT) && tls_start(s) == -1) {
+		s->flags |= SF_ENDED;
+		session_free(s);
+		return;
+	}
+	if (!session_client_ok(&s->peer)) {
+		log_info("NOQUEUE: reject: CONNECT from unknown[%s]: 554 5.7.1 "
+		    "Access denied", s->peer_ip);
+		session_reply(s, "554 5.7.1 Access denied");
+		s->flags |= SF_ENDED;
+		session_resume(s, S_CLOSING);
+		return;
+	}
+	/* The client address is final here (after PROXY): count it. */
+	if (limits_ip_take(s) == -1) {
+		log_info("NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 "
+		    "Too many connections from this address", s->peer_ip);
+		session_reply(s, "421 4.7.0 %s Error: too many connections "
+		    "from %s", smtpd_env.hostname, s->peer_ip);
+		s->flags |= SF_ENDED;
+		session_resume(s, S_CLOSING);
+		return;
+	}
 	session_reply(s, "220 %s ESMTP mtad", smtpd_env.hostname);
 	session_resume(s, S_COMMAND);
 }
@@ -117,6 +183,10 @@ session_free(struct session *s)
 	event_del(&s->ev_read);
 	event_del(&s->ev_write);
 	evtimer_del(&s->ev_timer);
+	limits_life_stop(s);
+	limits_ip_release(s);
+	tls_free(s);
+	auth_reset(s);
 	close(s->fd);
 	free(s->helo);
 	TAILQ_REMOVE(&sessions, s, entry);
@@ -206,17 +276,8 @@ session_log_reject(struct session *s, const char *stage, const char *rcpt)
 void
 session_txn_reset(struct session *s)
 {
-	size_t	i;
-
 	data_abort(s);
-	free(s->sender);
-	s->sender = NULL;
-	for (i = 0; i < s->nrcpt; i++)
-		free(s->rcpts[i]);
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->nrcpt = 0;
-	s->body = SMTP_BODY_UNSET;
+	txn_clear(s);
 	s->msgid[0] = '\0';
 	s->data_err = DATA_E_NONE;
 	s->msgsize = s->written = 0;
@@ -232,8 +293,20 @@ session_enter(struct session *s, enum session_state state)
 		return;		/* no way back */
 	s->state = state;
 	switch (state) {
+	case S_PROXY:
+		/* The header comes at once, or not at all. */
+		if (tv.tv_sec > SMTPD_PROXY_TIMEOUT)
+			tv.tv_sec = SMTPD_PROXY_TIMEOUT;
+		evtimer_add(&s->ev_timer, &tv);
+		break;
+	case S_AUTH_FAIL:
+		tv.tv_sec = SMTPD_AUTH_DELAY;
+		evtimer_add(&s->ev_timer, &tv);
+		break;
 	case S_COMMAND:
 	case S_DATA:
+	case S_STARTTLS:
+	case S_AUTH:
 		evtimer_add(&s->ev_timer, &tv);
 		break;
 	case S_WAIT_CREATE:
@@ -267,7 +340,8 @@ session_touch(struct session *s)
 {
 	struct timeval	tv = { smtpd_env.timeout, 0 };
 
-	if (s->state == S_COMMAND || s->state == S_DATA)
+	if (s->state == S_COMMAND || s->state == S_DATA ||
+	    s->state == S_STARTTLS || s->state == S_AUTH)
 		evtimer_add(&s->ev_timer, &tv);
 }
 
@@ -275,11 +349,21 @@ session_touch(struct session *s)
 static void
 session_update(struct session *s)
 {
-	int	want_read, want_write;
+	int	want_read, want_write, out, in;
 
-	want_write = s->outlen > s->outoff;
-	want_read = !(s->flags & SF_EOF) && s->state != S_CLOSING &&
+	out = s->outlen > s->outoff;
+	in = !(s->flags & SF_EOF) && s->state != S_CLOSING &&
+	    s->state != S_STARTTLS &&
 	    (s->inoff > 0 || s->inlen < SMTPD_INBUF);
+	want_write = out;
+	want_read = in;
+	if (s->flags & SF_TLS) {
+		/* Which socket event each TLS operation waits for. */
+		want_read = (in && !(s->flags & SF_TLS_RWANTW)) ||
+		    (out && (s->flags & SF_TLS_WWANTR));
+		want_write = (out && !(s->flags & SF_TLS_WWANTR)) ||
+		    (in && (s->flags & SF_TLS_RWANTW));
+	}
 	if (want_read && !(s->flags & SF_READING))
 		event_add(&s->ev_read, NULL);
 	else if (!want_read && (s->flags & SF_READING))
@@ -290,6 +374,36 @@ session_update(struct session *s)
 		event_del(&s->ev_write);
 	s->flags &= ~(SF_READING | SF_WRITING);
 	s->flags |= (want_read ? SF_READING : 0) | (want_write ? SF_WRITING : 0);
+	/*
+	 * Decrypted input OpenSSL holds makes no socket event: run the read
+	 * by hand.  After event_add(): libevent does not register an event
+	 * that is already active.
+	 */
+	if (in && tls_pending(s))
+		event_active(&s->ev_read, EV_READ, 1);
+}
+
+/* Send through TLS or not: n > 0, TLS_IO_AGAIN or TLS_IO_ERROR. */
+static ssize_t
+session_send(struct session *s, const void *buf, size_t len)
+{
+	ssize_t	n;
+
+	if (s->flags & SF_TLS)
+		return tls_write(s, buf, len);
+	while ((n = send(s->fd, buf, len, MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1)
+		return errno == EAGAIN ? TLS_IO_AGAIN : TLS_IO_ERROR;
+	return n;
+}
+
+/* Why the last session_send or session_read failed, for the log. */
+static const char *
+session_errstr(struct session *s)
+{
+	return (s->flags & SF_TLS) ? "TLS error" : strerror(errno);
 }
 
 /* Send the output buffer as far as the socket takes it; -1: it failed. */
@@ -299,15 +413,12 @@ session_write(struct session *s)
 	ssize_t	n;
 
 	while (s->outoff < s->outlen) {
-		n = send(s->fd, s->outbuf + s->outoff, s->outlen - s->outoff,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
+		n = session_send(s, s->outbuf + s->outoff,
+		    s->outlen - s->outoff);
+		if (n == TLS_IO_AGAIN)
+			break;
+		if (n <= 0)
 			return -1;
-		}
 		s->outoff += (size_t)n;
 		session_touch(s);
 	}
@@ -321,13 +432,16 @@ static void
 session_flush(struct session *s)
 {
 	if (session_write(s) == -1) {
-		session_lost(s, strerror(errno));
+		session_lost(s, session_errstr(s));
 		return;
 	}
 	if (s->state == S_CLOSING && s->outlen == 0) {
 		session_free(s);
 		return;
 	}
+	/* The 220 to STARTTLS is out: TLS starts now. */
+	if (s->state == S_STARTTLS && s->outlen == 0)
+		tls_begin(s);
 	session_update(s);
 }
 
@@ -388,11 +502,12 @@ session_process(struct session *s)
 {
 	int	progress = 1;
 
-	while (progress && (s->state == S_COMMAND || s->state == S_DATA)) {
+	while (progress && (s->state == S_COMMAND || s->state == S_DATA ||
+	    s->state == S_AUTH)) {
 		/* Back-pressure: stop while a reply might not fit. */
 		if (SMTPD_OUTBUF - (s->outlen - s->outoff) < SMTPD_REPLY_MAX) {
 			if (session_write(s) == -1) {
-				session_lost(s, strerror(errno));
+				session_lost(s, session_errstr(s));
 				return;
 			}
 			if (SMTPD_OUTBUF - (s->outlen - s->outoff) <
@@ -401,6 +516,8 @@ session_process(struct session *s)
 		}
 		if (s->state == S_DATA)
 			progress = data_input(s);
+		else if (s->state == S_AUTH)
+			progress = auth_input(s);
 		else
 			progress = session_command(s);
 	}
@@ -410,27 +527,34 @@ session_process(struct session *s)
 		session_flush(s);
 }
 
-static void
-session_read_cb(int fd, short ev, void *arg)
+/* Read what the client sent into inbuf; -1 when the session is gone. */
+static int
+session_read(struct session *s)
 {
-	struct session	*s = arg;
-	ssize_t		 n;
+	ssize_t	n;
 
+	/* Plaintext after STARTTLS is not read: TLS will read it. */
+	if (s->state == S_STARTTLS || s->state == S_CLOSING ||
+	    (s->flags & SF_EOF))
+		return 0;
 	if (s->inoff > 0) {
 		memmove(s->inbuf, s->inbuf + s->inoff, s->inlen - s->inoff);
 		s->inlen -= s->inoff;
 		s->inoff = 0;
 	}
-	if (s->inlen == SMTPD_INBUF) {
-		session_update(s);
-		return;
-	}
-	n = recv(fd, s->inbuf + s->inlen, SMTPD_INBUF - s->inlen, 0);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		session_lost(s, strerror(errno));
-		return;
+	if (s->inlen == SMTPD_INBUF)
+		return 0;
+	if (s->flags & SF_TLS)
+		n = tls_read(s, s->inbuf + s->inlen, SMTPD_INBUF - s->inlen);
+	else if ((n = recv(s->fd, s->inbuf + s->inlen,
+	    SMTPD_INBUF - s->inlen, 0)) == -1)
+		n = (errno == EAGAIN || errno == EINTR) ? TLS_IO_AGAIN :
+		    TLS_IO_ERROR;
+	if (n == TLS_IO_AGAIN)
+		return 0;
+	if (n == TLS_IO_ERROR) {
+		session_lost(s, session_errstr(s));
+		return -1;
 	}
 	if (n == 0)
 		s->flags |= SF_EOF;
@@ -438,13 +562,23 @@ session_read_cb(int fd, short ev, void *arg)
 		s->inlen += (size_t)n;
 		session_touch(s);
 	}
-	session_process(s);
+	return 0;
 }
 
+/* The socket is readable or writable: read, run, write. */
 static void
-session_write_cb(int fd, short ev, void *arg)
+session_io_cb(int fd, short ev, void *arg)
 {
-	session_process(arg);
+	struct session	*s = arg;
+
+	if (s->state == S_PROXY) {
+		proxy_input(s);		/* may free s, or greet */
+		return;
+	}
+	if (((ev & EV_READ) || (s->flags & SF_TLS_RWANTW)) &&
+	    session_read(s) == -1)
+		return;
+	session_process(s);
 }
 
 static void
@@ -454,6 +588,17 @@ session_timer_cb(int fd, short ev, void *arg)
 
 	if (s->state == S_CLOSING) {
 		/* The last reply could not be delivered in time. */
+		session_free(s);
+		return;
+	}
+	if (s->state == S_AUTH_FAIL) {
+		auth_fail_done(s);
+		return;
+	}
+	if (s->state == S_PROXY) {
+		log_info("PROXY header from [%s] refused: timeout; connection "
+		    "dropped", s->peer_ip);
+		s->flags |= SF_ENDED;
 		session_free(s);
 		return;
 	}
@@ -490,14 +635,40 @@ session_kill_all(void)
 	struct session	*s;
 
 	while ((s = TAILQ_FIRST(&sessions)) != NULL) {
-		if (s->state != S_CLOSING)
+		/* A proxy that has not sent its header was never greeted. */
+		if (s->state != S_CLOSING && s->state != S_PROXY)
 			session_reply(s, "421 4.3.2 %s Service shutting down",
 			    smtpd_env.hostname);
 		if (s->outlen > s->outoff &&
-		    send(s->fd, s->outbuf + s->outoff, s->outlen - s->outoff,
-		    MSG_NOSIGNAL) == -1)
+		    session_send(s, s->outbuf + s->outoff,
+		    s->outlen - s->outoff) < 0)
 			log_debug("unknown[%s]: %s", s->peer_ip,
-			    strerror(errno));
+			    session_errstr(s));
 		session_free(s);
+	}
+}
+
+/* Inside smtp-range, or authenticated: x-mq-* headers are honoured. */
+int
+session_may_relay(struct session *s)
+{
+	return (s->flags & (SF_RANGE | SF_AUTH)) != 0;
+}
+
+/* The protocol for Received: "with ..." (RFC 3848). */
+const char *
+session_proto(struct session *s)
+{
+	if (!(s->flags & SF_EHLO))
+		return "SMTP";
+	switch (s->flags & (SF_TLS | SF_AUTH)) {
+	case SF_TLS:
+		return "ESMTPS";
+	case SF_AUTH:
+		return "ESMTPA";
+	case SF_TLS | SF_AUTH:
+		return "ESMTPSA";
+	default:
+		return "ESMTP";
 	}
 }

@@ -90,7 +90,7 @@ smtpd_hostname(const struct conf *conf, char *buf, size_t len, char **cause)
 static int
 smtpd_apply(const struct conf *conf, char **cause)
 {
-	struct netaddr_range	 range;
+	struct netaddr_range	 range, proxy;
 	char			 host[sizeof(smtpd_env.hostname)], *why;
 
 	if (netaddr_range_parse(&range,
@@ -103,10 +103,20 @@ smtpd_apply(const struct conf *conf, char **cause)
 		netaddr_range_clear(&range);
 		return -1;
 	}
+	if (netaddr_range_parse(&proxy,
+	    conf->smtp_proxy != NULL ? conf->smtp_proxy : "", &why) == -1) {
+		netaddr_range_clear(&range);
+		xasprintf(cause, "smtp-proxy: %s", why);
+		free(why);
+		return -1;
+	}
+	netaddr_range_clear(&smtpd_env.proxy);
+	smtpd_env.proxy = proxy;
 	if (range.n == 0)
 		log_warnx("smtp-range is empty: every client will be refused");
 	netaddr_range_clear(&smtpd_env.range);
 	smtpd_env.range = range;
+	auth_configure(conf);
 	memcpy(smtpd_env.hostname, host, sizeof(host));
 	smtpd_env.maxsize = conf->smtp_maxsize;
 	smtpd_env.max_recipients = conf->smtp_max_recipients > 0 ?
@@ -115,6 +125,9 @@ smtpd_apply(const struct conf *conf, char **cause)
 	    conf->smtp_timeout : SMTPD_DEFAULT_TIMEOUT;
 	smtpd_env.max_connections = conf->smtp_max_connections > 0 ?
 	    conf->smtp_max_connections : 0;
+	smtpd_env.max_conn_per_ip = conf->smtp_max_connections_per_ip;
+	smtpd_env.session_timeout = conf->smtp_session_timeout;
+	smtpd_env.mq_headers = conf->smtp_mq_headers;
 	return 0;
 }
 
@@ -127,6 +140,12 @@ smtpd_configure(struct conf *conf)
 	/* Load the zone file now; Received: dates are made in the chroot. */
 	tzset();
 	if (smtpd_apply(conf, &cause) == -1)
+		fatalx("%s", cause);
+	/* The certificate and key are read now, as root, once. */
+	if (conf->smtp_certificate != NULL && *conf->smtp_certificate != '\0' &&
+	    tls_init(conf->smtp_certificate, conf->smtp_key != NULL &&
+	    *conf->smtp_key != '\0' ? conf->smtp_key : conf->smtp_certificate,
+	    conf->smtp_ciphers, &cause) == -1)
 		fatalx("%s", cause);
 	conf_free(conf);
 }

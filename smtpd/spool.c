@@ -3,7 +3,8 @@
  *
  *	MSG_QMGR_CREATE (peerid = request id)
  *	    -> CREATE_OK (msgid, fd) | CREATE_FAIL (code, text)
- *	MSG_QMGR_COMMIT (peerid = request id; msgid, envelope, size ...)
+ *	MSG_QMGR_COMMIT (peerid = request id; msgid, envelope, size,
+ *	    properties, recipients with NOTIFY and ORCPT)
  *	    -> COMMIT_OK (msgid) | COMMIT_FAIL (code, text)
  *	MSG_QMGR_ROLLBACK (msgid): no answer
  *
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "dsn.h"
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -144,12 +146,17 @@ spool_create(struct session *s)
 	return 0;
 }
 
-/* End of data: the envelope for the file written; -1 if qmgr changed. */
+/*
+ * End of data: the envelope for the file written, with its properties
+ * JSON text; -1 if qmgr changed.
+ */
 int
-spool_commit(struct session *s)
+spool_commit(struct session *s, const char *props)
 {
 	struct spool_req	*req;
 	struct msgb		*b;
+	struct smtpd_rcpt	*r;
+	char			 notify[DSN_NOTIFY_TEXT_MAX];
 	size_t			 i;
 
 	if (spool_chan == NULL || s->spool_gen != spool_gen)
@@ -162,10 +169,15 @@ spool_commit(struct session *s)
 	msgb_str(b, s->peer_ip);
 	msgb_str(b, s->local_ip);
 	msgb_u64(b, s->written);
-	msgb_str(b, "{}");
+	msgb_str(b, props);
 	msgb_u32(b, (uint32_t)s->nrcpt);
-	for (i = 0; i < s->nrcpt; i++)
-		msgb_str(b, s->rcpts[i]);
+	/* Per recipient: address, NOTIFY ("" = not given), ORCPT. */
+	for (i = 0; i < s->nrcpt; i++) {
+		r = &s->rcpts[i];
+		msgb_str(b, r->addr);
+		msgb_str(b, dsn_notify_format(r->notify, notify));
+		msgb_str(b, r->orcpt);
+	}
 	chan_send(spool_chan, b);
 	return 0;
 }

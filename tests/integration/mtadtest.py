@@ -531,14 +531,17 @@ class Dnsmasq:
     dnsmasq on 127.0.0.1:port answering only for *.test: addresses maps a
     name (and its subdomains) to an IP, mx is a list of (domain, host,
     preference).  Everything else under .test is NXDOMAIN; nothing is
-    forwarded anywhere (--no-resolv, no --server).
+    forwarded anywhere (--no-resolv, no --server).  extra: more dnsmasq
+    options, e.g. "--host-record=name,ip" (A only, NODATA for other
+    types) or "--dns-rr=name,15,000000" (a null MX).
     """
 
-    def __init__(self, workdir, addresses=None, mx=()):
+    def __init__(self, workdir, addresses=None, mx=(), extra=()):
         self.workdir = Path(workdir)
         self.port = free_port(udp=True)
         self.addresses = dict(addresses or {"relay.test": "127.0.0.1"})
         self.mx = list(mx)
+        self.extra = list(extra)
         self.logpath = self.workdir / "dnsmasq.log"
         self.proc = None
         self.ref = None
@@ -556,6 +559,7 @@ class Dnsmasq:
             cmd.append("--address=/%s/%s" % (name, ip))
         for dom, host, pref in self.mx:
             cmd.append("--mx-host=%s,%s,%d" % (dom, host, pref))
+        cmd += self.extra
         self.cmd = cmd
         with open(self.logpath, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

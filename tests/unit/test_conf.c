@@ -132,6 +132,8 @@ test_defaults(void **state)
 	assert_int_equal(c->smtp_mq_headers, 1);
 	assert_int_equal(c->smtp_max_recipients, 1000);
 	assert_int_equal(c->smtp_timeout, 300);
+	assert_int_equal(c->smtp_max_connections_per_ip, 20);
+	assert_int_equal(c->smtp_session_timeout, 1800);
 	assert_int_equal(c->smarthost_port, 25);
 	assert_int_equal(c->smarthosts.n, 0);
 	assert_int_equal(c->routes.n, 0);
@@ -163,6 +165,7 @@ test_load_every_type(void **state)
 	    "smtp-ip: \"192.0.2.1\"\n"
 	    "smtp-port: 2525\n"
 	    "smtp-secure-port = [465, 4650]\n"
+	    "smtp-certificate: \"/etc/mtad/mx.pem\"\n"
 	    "smtp-maxsize: \"512KB\"\n"
 	    "smtp-mq-headers: false\n"
 	    "smtp-timeout = 60;\n"
@@ -710,6 +713,21 @@ test_validate(void **state)
 	cause = NULL;
 	assert_int_equal(conf_override(c, "smtp-secure-port", "465", &cause),
 	    0);
+	/* TLS from the first byte needs a certificate */
+	assert_int_equal(conf_validate(c, &cause), -1);
+	assert_string_equal(cause, "smtp-secure-port: needs smtp-certificate");
+	free(cause);
+	cause = NULL;
+	assert_int_equal(conf_override(c, "smtp-certificate", "/x.pem",
+	    &cause), 0);
+	assert_int_equal(conf_validate(c, &cause), 0);
+	/* AUTH needs a password */
+	assert_int_equal(conf_override(c, "smtp-username", "u", &cause), 0);
+	assert_int_equal(conf_validate(c, &cause), -1);
+	assert_string_equal(cause, "smtp-username: needs smtp-password");
+	free(cause);
+	cause = NULL;
+	assert_int_equal(conf_override(c, "smtp-password", "p", &cause), 0);
 	assert_int_equal(conf_validate(c, &cause), 0);
 	/* values set by code are checked too */
 	c->smtp_timeout = 0;
@@ -767,20 +785,23 @@ test_warn_pending(void **state)
 	log = pending_warnings(c);
 	assert_string_equal(log, "");
 	free(log);
+	assert_int_equal(conf_override(c, "rabbitmq-results", "r", &cause),
+	    0);
+	assert_int_equal(conf_override(c, "rabbitmq-inbox", "in", &cause), 0);
+	assert_int_equal(conf_override(c, "smtp-timeout", "5", &cause), 0);
+	/* implemented keys are not pending any more */
 	assert_int_equal(conf_override(c, "smarthosts",
 	    "( { hostname = \"a\"; } )", &cause), 0);
-	assert_int_equal(conf_override(c, "rabbitmq-inbox", "in", &cause), 0);
 	assert_int_equal(conf_override(c, "smtp-sink-ip", "s", &cause), 0);
-	assert_int_equal(conf_override(c, "smtp-timeout", "5", &cause), 0);
 	/* a pending key set to its default is not worth a warning */
 	assert_int_equal(conf_override(c, "rabbitmq-outbox", "outbox", &cause),
 	    0);
 	log = pending_warnings(c);
-	assert_non_null(strstr(log, "warning: smarthosts is accepted but not "
-	    "implemented yet\n"));
+	assert_non_null(strstr(log, "warning: rabbitmq-results is accepted "
+	    "but not implemented yet\n"));
 	assert_non_null(strstr(log, "warning: rabbitmq-inbox is accepted"));
-	assert_non_null(strstr(log, "warning: smtp-sink-address is accepted"));
-	assert_null(strstr(log, "smtp-sink-ip"));
+	assert_null(strstr(log, "smarthosts"));
+	assert_null(strstr(log, "smtp-sink"));
 	assert_null(strstr(log, "smtp-timeout"));
 	assert_null(strstr(log, "rabbitmq-outbox"));
 	free(log);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "dsn.h"
 #include "envelope.h"
 
 static void
@@ -38,6 +39,16 @@ fill(struct envelope *env)
 	envelope_add_rcpt(env, "d@example.org", INT64_C(9000000000));
 	env->rcpts[3].state = ENV_RCPT_FAILED;
 	env->rcpts[3].attempts = UINT32_MAX;
+	/* DSN parameters and the last attempt's details. */
+	env->rcpts[1].notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	free(env->rcpts[1].orcpt);
+	env->rcpts[1].orcpt = strdup("rfc822;B@Example.NET");
+	snprintf(env->rcpts[1].status, sizeof(env->rcpts[1].status), "4.7.1");
+	env->rcpts[1].code = 451;
+	free(env->rcpts[1].relay);
+	env->rcpts[1].relay = strdup("mx.example.net[192.0.2.7]:25");
+	env->rcpts[1].warned = 1;
+	env->rcpts[3].notify = DSN_NOTIFY_NEVER;
 }
 
 static void
@@ -67,6 +78,12 @@ test_round_trip(void **state)
 		assert_int_equal(b.rcpts[i].attempts, a.rcpts[i].attempts);
 		assert_true(b.rcpts[i].next == a.rcpts[i].next);
 		assert_string_equal(b.rcpts[i].last, a.rcpts[i].last);
+		assert_int_equal(b.rcpts[i].notify, a.rcpts[i].notify);
+		assert_string_equal(b.rcpts[i].orcpt, a.rcpts[i].orcpt);
+		assert_string_equal(b.rcpts[i].status, a.rcpts[i].status);
+		assert_int_equal(b.rcpts[i].code, a.rcpts[i].code);
+		assert_string_equal(b.rcpts[i].relay, a.rcpts[i].relay);
+		assert_int_equal(b.rcpts[i].warned, a.rcpts[i].warned);
 	}
 	/* Writing what was read gives the same text. */
 	again = envelope_to_json(&b, &cause);
@@ -94,6 +111,11 @@ test_field_names(void **state)
 	assert_non_null(strstr(text, "\"state\":\"deferred\""));
 	assert_non_null(strstr(text, "\"attempts\":3"));
 	assert_non_null(strstr(text, "\"tags\":[\"a\",\"b\"]"));
+	assert_non_null(strstr(text, "\"notify\":\"FAILURE,DELAY\""));
+	assert_non_null(strstr(text, "\"notify\":\"NEVER\""));
+	assert_non_null(strstr(text, "\"orcpt\":\"rfc822;B@Example.NET\""));
+	assert_non_null(strstr(text, "\"status\":\"4.7.1\",\"code\":451"));
+	assert_non_null(strstr(text, "\"warned\":true"));
 	free(text);
 	envelope_clear(&a);
 }
@@ -113,6 +135,13 @@ test_good_variants(void **state)
 	assert_int_equal(envelope_from_json(&e, good, strlen(good), &cause),
 	    0);
 	assert_string_equal(e.sender, "");
+	/* An older file without the DSN members: defaults. */
+	assert_int_equal(e.rcpts[0].notify, 0);
+	assert_string_equal(e.rcpts[0].orcpt, "");
+	assert_string_equal(e.rcpts[0].status, "");
+	assert_int_equal(e.rcpts[0].code, 0);
+	assert_string_equal(e.rcpts[0].relay, "");
+	assert_int_equal(e.rcpts[0].warned, 0);
 	envelope_clear(&e);
 
 	/* Trailing whitespace (the file ends with a newline) is fine. */
@@ -176,6 +205,14 @@ test_bad(void **state)
 	expect_bad("\"next\":1,", "");
 	expect_bad("\"recipients\":[{\"address\":\"a@b\",\"state\":\"queued\","
 	    "\"attempts\":0,\"next\":1,\"last\":\"\"}]", "\"recipients\":[]");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"notify\":\"SOMETIMES\"");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"notify\":\"NEVER,DELAY\"");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"orcpt\":1");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"code\":1000");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"code\":\"451\"");
+	expect_bad("\"last\":\"\"",
+	    "\"last\":\"\",\"status\":\"4.4.4.4.4.4.4.4.4.4.4\"");
+	expect_bad("\"last\":\"\"", "\"last\":\"\",\"warned\":1");
 	expect_bad("}]}", "}]}x");
 	expect_bad("}]}", "}]}{}");
 

@@ -49,6 +49,23 @@ test_retry_edge(void **state)
 }
 
 static void
+test_retry_next(void **state)
+{
+	static const int	 retries[] = { 60, 600 };
+
+	/* The schedule's delay, from now. */
+	assert_true(envelope_retry_next(retries, 2, 1, 1000, 100000) == 1060);
+	assert_true(envelope_retry_next(retries, 2, 2, 1000, 100000) == 1600);
+	assert_true(envelope_retry_next(retries, 2, 7, 1000, 100000) == 1600);
+	/* Not past the expiry: the last attempt is made at it. */
+	assert_true(envelope_retry_next(retries, 2, 2, 1000, 1200) == 1200);
+	assert_true(envelope_retry_next(retries, 2, 1, 1000, 1060) == 1060);
+	/* Expired already (the caller fails it first): never "at once". */
+	assert_true(envelope_retry_next(retries, 2, 1, 1000, 1000) == 1001);
+	assert_true(envelope_retry_next(retries, 2, 1, 1000, 10) == 1001);
+}
+
+static void
 check_str(char *got, const char *want)
 {
 	assert_string_equal(got, want);
@@ -110,6 +127,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retry_delay),
 		cmocka_unit_test(test_retry_edge),
+		cmocka_unit_test(test_retry_next),
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_addr_host),
 		cmocka_unit_test(test_smarthost_key),

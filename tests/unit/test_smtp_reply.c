@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "smtp_auth.h"
 #include "smtp_reply.h"
 
 /* Feed lines until one does not return 0; the last result. */
@@ -176,6 +177,7 @@ test_caps(void **state)
 	    SMTP_CAP_8BITMIME | SMTP_CAP_STARTTLS | SMTP_CAP_AUTH |
 	    SMTP_CAP_ENHANCED | SMTP_CAP_SMTPUTF8 | SMTP_CAP_DSN);
 	assert_int_equal(c.size_max, 10240000);
+	assert_int_equal(c.auth, SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN);
 
 	smtp_caps_reset(&c);
 	smtp_caps_line(&c, "SIZE", 4);
@@ -187,6 +189,33 @@ test_caps(void **state)
 	assert_int_equal(c.size_max, 0);
 	smtp_caps_line(&c, "AUTH=LOGIN", 10);
 	assert_true(c.flags & SMTP_CAP_AUTH);
+	assert_int_equal(c.auth, SMTP_AUTH_LOGIN);
+}
+
+/* AUTH mechanism lists: any case, blanks, unknown and look-alike words. */
+static void
+test_caps_auth(void **state)
+{
+	struct smtp_caps	 c;
+	const struct {
+		const char	*line;
+		unsigned	 auth;
+	} t[] = {
+		{ "AUTH PLAIN", SMTP_AUTH_PLAIN },
+		{ "auth login  plain", SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN },
+		{ "AUTH CRAM-MD5 DIGEST-MD5", 0 },
+		{ "AUTH PLAINX LOGINS XLOGIN", 0 },
+		{ "AUTH XOAUTH2 LOGIN", SMTP_AUTH_LOGIN },
+		{ "AUTH", 0 },
+		{ "AUTHX PLAIN", 0 },
+	};
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		smtp_caps_reset(&c);
+		smtp_caps_line(&c, t[i].line, strlen(t[i].line));
+		assert_int_equal(c.auth, t[i].auth);
+	}
 }
 
 int
@@ -198,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_no_status),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_too_many_lines),
+		cmocka_unit_test(test_caps_auth),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_text_out),
 		cmocka_unit_test(test_caps),

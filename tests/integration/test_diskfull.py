@@ -1,0 +1,185 @@
+"""
+Storage faults (issue 8; DESIGN.md section 3, "Commit"): a failed write
+or fsync never yields 250, nothing half-written is queued or delivered,
+and service resumes by itself once the fault is gone.
+
+test_disk_full: a full disk.
+The spool is a 2 MiB tmpfs mounted by the test (we run as root) and
+filled by a filler file to an exact number of free pages:
+
+  - no page free: a message is refused at the final dot with 4xx;
+  - a few pages free, a message bigger than that: refused with 4xx (the
+    write fails half way);
+  - one page free, a small message: its data fits, its envelope does
+    not: the commit fails and the reply is 4xx;
+
+each time incoming/ and queue/ keep nothing of it.  Then the filler goes
+and the next message gets 250 and is delivered; none of the refused
+ones ever is.  mtad does not check free space before the data (no 452
+at MAIL): the MAIL reply is recorded and printed, and what the test
+requires is that the transaction ends in 4xx, never 250.
+
+test_commit_syscall_fails: strace injects EIO into each system call of
+qmgr's commit in turn (the fsync of the data, of the envelope, of the
+queue directory; the rename of the data, of the envelope): each time the
+client gets 4xx, the spool keeps nothing, and the message never arrives;
+with strace gone the next message is taken and delivered.
+"""
+
+import os
+import signal
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from mtadtest import (CLIENT_HELO, make_message, nobody_ids, proc_status,
+                      send_mail, wait_until)
+
+PAGE = 4096
+
+
+@pytest.fixture
+def tmpfs_spool(workdir):
+    """workdir/spool as a 2 MiB tmpfs; unmounted at teardown."""
+    spool = workdir / "spool"
+    spool.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755",
+                        "mtad-test-tmpfs", str(spool)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, "mount tmpfs (needs root): %s" % r.stderr
+    try:
+        if os.geteuid() == 0:
+            os.chown(spool, *nobody_ids())
+        yield spool
+    finally:
+        r = subprocess.run(["umount", str(spool)], capture_output=True)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(spool)], check=False)
+
+
+def free_pages(spool):
+    st = os.statvfs(spool)
+    return st.f_bavail * st.f_frsize // PAGE
+
+
+def fill(spool, leave):
+    """Grow spool/filler until exactly `leave` pages are free."""
+    with open(spool / "filler", "ab") as f:
+        f.write(b"\0" * ((free_pages(spool) - leave) * PAGE))
+    assert free_pages(spool) == leave, free_pages(spool)
+
+
+def files(spool, sub):
+    d = spool / sub
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def attempt(port, data):
+    """One transaction: (MAIL reply code, final reply code, text)."""
+    with smtplib.SMTP("127.0.0.1", port, local_hostname=CLIENT_HELO,
+                      timeout=10) as s:
+        s.ehlo()
+        mail = s.mail("s@a.test")[0]
+        if mail != 250:
+            return mail, mail, "refused at MAIL"
+        code, text = s.rcpt("r@b.test")
+        if code != 250:
+            return mail, code, text
+        try:
+            code, text = s.data(data)
+        except smtplib.SMTPDataError as e:
+            code, text = e.smtp_code, e.smtp_error
+        return mail, code, text.decode(errors="replace")
+
+
+def test_disk_full(tmpfs_spool, mtad_factory, sink):
+    spool = tmpfs_spool
+    m = mtad_factory()
+    m.start(**{"log-level": "info"})
+    qmgr = m.child("qmgr")
+    before = make_message("disk full: before")
+    msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"], before)
+    sink.wait_match(b"disk full: before")
+    m.wait_log(r"%s: removed" % msgid)     # its pages are free again
+
+    big = make_message("disk full: big", body_lines=["y" * 70] * 3000)
+    small = make_message("disk full: small")
+    cases = [(0, small, "no page free"), (0, big, "no page free, big"),
+             (8, big, "8 pages free, 200 KB"), (1, small, "one page free")]
+    for leave, data, what in cases:
+        fill(spool, leave)
+        mail, code, text = attempt(m.port, data)
+        print("%s: MAIL %s, end %s %s" % (what, mail, code, text))
+        assert 400 <= code < 500, "%s: %s %s" % (what, code, text)
+        assert not files(spool, "incoming"), (what, files(spool, "incoming"))
+        assert not files(spool, "queue"), (what, files(spool, "queue"))
+        os.unlink(spool / "filler")
+    m.wait_log(r"mtad/smtpd\[\d+\]: .*spool write", timeout=5)
+    m.wait_log(r"mtad/qmgr\[\d+\]: .*commit failed: No space left",
+               timeout=5)
+
+    # Space is back: the next message is taken and delivered.
+    after = make_message("disk full: after")
+    msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"], after)
+    assert sink.wait_match(b"disk full: after").content.endswith(after)
+    m.wait_log(r"%s: removed" % msgid)
+    assert not sink.matching(b"disk full: big")
+    assert not sink.matching(b"disk full: small")
+    assert len(sink.messages) == 2
+    assert m.child("qmgr") == qmgr, "qmgr restarted"
+
+
+class Inject:
+    """strace -p PID failing the nth call of syscall with EIO."""
+
+    def __init__(self, pid, syscall, nth, out):
+        self.pid = pid
+        self.proc = subprocess.Popen(
+            ["strace", "-qq", "-p", str(pid), "-e", "trace=" + syscall,
+             "-e", "inject=%s:error=EIO:when=%d" % (syscall, nth),
+             "-o", str(out)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: self.tracer() == self.proc.pid, 5,
+                   "strace to attach to %d" % pid)
+
+    def tracer(self):
+        return int(proc_status(self.pid)["TracerPid"])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=10)
+        wait_until(lambda: self.tracer() == 0, 5, "strace to detach")
+
+
+@pytest.mark.parametrize("syscall,nth,what", [
+    ("fsync", 1, "the data"), ("fsync", 2, "the envelope"),
+    ("fsync", 3, "queue/"), ("renameat2", 1, "the data"),
+    ("renameat2", 2, "the envelope")])
+def test_commit_syscall_fails(mtad_factory, sink, workdir, syscall, nth,
+                              what):
+    m = mtad_factory()
+    m.start(**{"log-level": "info"})
+    qmgr = m.child("qmgr")
+    data = make_message("commit fault: %s %s" % (syscall, what))
+    inj = Inject(qmgr, syscall, nth, workdir / "strace.out")
+    try:
+        mail, code, text = attempt(m.port, data)
+    finally:
+        inj.stop()
+    print("%s of %s fails: %s %s" % (syscall, what, code, text))
+    trace = (workdir / "strace.out").read_text()
+    assert trace.count("(INJECTED)") == 1, trace
+    assert 400 <= code < 500, (code, text)
+    m.wait_log(r"mtad/qmgr\[\d+\]: .*commit failed: Input/output error")
+    assert not files(m.spool, "incoming") and not files(m.spool, "queue")
+
+    after = make_message("commit fault: after")
+    msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"], after)
+    assert sink.wait_match(b"commit fault: after").content.endswith(after)
+    m.wait_log(r"%s: removed" % msgid)
+    time.sleep(0.3)
+    assert not sink.matching(b"commit fault: %s" % syscall.encode())
+    assert m.child("qmgr") == qmgr
