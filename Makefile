@@ -137,7 +137,12 @@ run: deps all
 DEB_BUILD = gcc make pkg-config libssl-dev libevent-dev libldns-dev \
 	    librabbitmq-dev libjson-c-dev libconfig-dev
 DEB_TEST  = libcmocka-dev python3 python3-pytest python3-aiosmtpd swaks \
-	    dnsmasq-base openssl mandoc clang libclang-rt-dev strace
+	    dnsmasq-base openssl mandoc clang libclang-rt-dev strace \
+	    rabbitmq-server python3-pika
+# rabbitmq-server's package would start a system broker on port 5672: a
+# policy-rc.d that says no (101) keeps it down during the install, and is
+# removed afterwards unless it was there before.  The tests start their
+# own broker on spare ports (tests/integration/rabbitutil.py).
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -145,9 +150,15 @@ deps:
 	if [ -n "$$missing" ]; then \
 	    echo "installing:" $$missing; \
 	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    RC=/usr/sbin/policy-rc.d; MADE=; \
+	    if [ ! -e $$RC ]; then \
+	        printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$RC >/dev/null && \
+	        $$SUDO chmod 755 $$RC && MADE=1; \
+	    fi; \
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	        --no-install-recommends $$missing >/dev/null; \
+	    rv=$$?; [ -z "$$MADE" ] || $$SUDO rm -f $$RC; exit $$rv; \
 	fi
 
 # --- install -------------------------------------------------------------

@@ -13,7 +13,7 @@
 #ifndef MTAD_PROTO_H
 #define MTAD_PROTO_H
 
-#define PROTO_VERSION	2
+#define PROTO_VERSION	3
 
 enum proc_type {
 	PROC_MASTER = 0,
@@ -93,7 +93,9 @@ enum proc_type {
 	X(MSG_SMTP_DELIVER,	P_QMGR,		P_SMTP)				\
 	/* peerid = job id; u32 nrcpt; nrcpt x (u32 rcpt index,		\
 	 * u32 RCPT_* status, u32 smtp code (0 if none), str dsn "4.4.1",	\
-	 * str text, str relay "host[ip]:port" or "none") */		\
+	 * str text, str relay "host[ip]:port" or "none", str stage	\
+	 * where the outcome was decided: "connect", "ehlo", "starttls",	\
+	 * "auth", "mailfrom", "rcptto", "data" or "") */		\
 	X(MSG_SMTP_RESULT,	P_SMTP,		P_QMGR)				\
 	/* --- DNS, smtp/qmgr <-> resolver ------------------------------ */ \
 	/* peerid = query id; u32 qtype (RES_T_*); str name */		\

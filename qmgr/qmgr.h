@@ -45,6 +45,7 @@ struct msg;
 #define QMGR_BACKOFF_FAILURES	3	/* connection failures in a row */
 #define QMGR_SMARTHOST_KEY	"(smarthost)"
 #define QMGR_NODOMAIN_KEY	"(nodomain)"
+#define QMGR_STAGE_MAX		16	/* "starttls" and the like */
 
 /* A hash table from byte-string keys to objects that hold the key. */
 struct qmgr_tentry;
@@ -80,6 +81,8 @@ struct qmgr_rcpt {
 	struct qmgr_qmsg	*qmsg;		/* NULL when final */
 	size_t			 heap_idx;
 	TAILQ_ENTRY(qmgr_rcpt)	 due_entry;
+	char			 stage[QMGR_STAGE_MAX];	/* of the last attempt, for the
+						   RabbitMQ results; "" none */
 };
 
 struct qmgr_qmsg {

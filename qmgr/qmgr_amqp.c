@@ -220,6 +220,9 @@ try_connect(const char *url, char *why, size_t len)
 		free(u);
 		return -1;
 	}
+	/* "amqp://host/" names the empty vhost; everyone means "/". */
+	if (ci.vhost == NULL || *ci.vhost == '\0')
+		ci.vhost = "/";
 	am.conn = amqp_new_connection();
 	if ((sock = amqp_tcp_socket_new(am.conn)) == NULL)
 		fatalx("amqp_tcp_socket_new");

@@ -56,6 +56,7 @@ struct result {
 	const char	*dsn;
 	const char	*text;
 	const char	*relay;
+	const char	*stage;		/* "connect"... "data", or "" */
 };
 
 static uint32_t	 job_last_id;
@@ -223,6 +224,7 @@ rcpt_result(struct qmgr_rcpt *r, const struct result *res, time_t now,
 	struct envelope_rcpt	*er = &r->msg->env.rcpts[r->idx];
 
 	rcpt_record(er, res);
+	snprintf(r->stage, sizeof(r->stage), "%s", res->stage);
 	switch (res->status) {
 	case RCPT_DELIVERED:
 		er->state = ENV_RCPT_DELIVERED;
@@ -355,7 +357,7 @@ job_defer_all(struct qmgr_job *job, const char *text)
 	struct qmgr_msg		*m = job->qmsg->msg;
 	struct qmgr_report	 rep;
 	struct result		 res = { 0, RCPT_DEFERRED, 451, "4.3.0", text,
-				    "none" };
+				    "none", "" };
 	time_t			 now = time(NULL);
 	size_t			 i;
 
@@ -464,10 +466,12 @@ result_read(struct msg *msg, struct qmgr_job *job, size_t *np)
 		res[i].dsn = msg_get_str(msg);
 		res[i].text = msg_get_str(msg);
 		res[i].relay = msg_get_str(msg);
+		res[i].stage = msg_get_str(msg);
 		if (res[i].status > RCPT_FAILED)
 			fatalx("smtp: job %u: bad recipient status %u",
 			    job->id, res[i].status);
-		if (res[i].code > 999 || strlen(res[i].dsn) >= 16)
+		if (res[i].code > 999 || strlen(res[i].dsn) >= 16 ||
+		    strlen(res[i].stage) >= QMGR_STAGE_MAX)
 			fatalx("smtp: job %u: bad reply code or status",
 			    job->id);
 	}
@@ -508,7 +512,7 @@ qmgr_deliver_result(struct chan *chan, struct msg *msg)
 	struct qmgr_rcpt	*r;
 	struct qmgr_report	 rep;
 	struct result		*res, missing = { 0, RCPT_DEFERRED, 0, "4.3.0",
-				    "no result from the smtp worker", "none" };
+				    "no result from the smtp worker", "none", "" };
 	time_t			 now = time(NULL);
 	size_t			 n, i, pos;
 
@@ -557,7 +561,7 @@ qmgr_deliver_suspended(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts,
 	struct qmgr_msg		*m = qm->msg;
 	struct qmgr_report	 rep;
 	struct result		 res = { 0, RCPT_DEFERRED, 0, "4.4.1", NULL,
-				    "none" };
+				    "none", "connect" };
 	struct envelope_rcpt	*er;
 	char			*text, rcpt[QMGR_LOG_TEXT];
 	char			 etext[QMGR_LOG_TEXT];

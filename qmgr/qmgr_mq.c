@@ -707,8 +707,8 @@ relay_ip(const char *relay)
 
 /* Append this attempt to the "results" array of q's JSON. */
 static void
-out_add_result(struct qmgr_mq *q, const struct envelope_rcpt *er,
-    int64_t now)
+out_add_result(struct qmgr_mq *q, const struct qmgr_rcpt *r,
+    const struct envelope_rcpt *er, int64_t now)
 {
 	struct json_object	*results, *e, *ips, *ip;
 	const char		*desc = er->last != NULL ? er->last : "";
@@ -726,12 +726,13 @@ out_add_result(struct qmgr_mq *q, const struct envelope_rcpt *er,
 	if (er->code != 0 && (p = strchr(desc, ' ')) != NULL &&
 	    (p = strchr(p + 1, ' ')) != NULL)
 		desc = p + 1;
-	res = er->state == ENV_RCPT_DELIVERED ? "delivered" :
-	    er->state == ENV_RCPT_FAILED ? "failed" : "deferred";
+	/* mtad-json(5): MailerQ's words. */
+	res = er->state == ENV_RCPT_DELIVERED ? "ok" :
+	    er->state == ENV_RCPT_FAILED ? "fatal" : "error";
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	e = json_object_new_object();
-	json_object_object_add(e, "state", json_object_new_string(""));
+	json_object_object_add(e, "state", json_object_new_string(r->stage));
 	json_object_object_add(e, "result", json_object_new_string(res));
 	json_object_object_add(e, "code", json_object_new_int((int)er->code));
 	json_object_object_add(e, "status",
@@ -874,7 +875,7 @@ qmgr_mq_settle(struct qmgr_msg *m)
 		out_release(m);		/* given to another consumer */
 		return;
 	}
-	out_add_result(q, er, now);
+	out_add_result(q, r, er, now);
 	if (ENV_RCPT_FINAL(er->state))
 		q->outcome = MQ_OUT_FINAL;
 	else if (*qmgr.mq_retry != '\0') {

@@ -123,6 +123,7 @@ struct smtp_rcpt {
 	char		 dsn[SMTP_DSN_MAX];
 	char		*text;		/* reply text, or what went wrong */
 	const char	*cmd;		/* "RCPT TO"...: the reply's command */
+	const char	*stage;		/* "connect"... "data" or "" (results) */
 	int		 accepted;	/* 2xx to RCPT in this session */
 	char		 relay[SMTP_RELAY_MAX];	/* when the outcome was set */
 };
@@ -154,6 +155,7 @@ struct smtp_job {
 	int			 sink_waiting;
 	time_t			 sink_since;
 	char			 relay[SMTP_RELAY_MAX];	/* or "none" */
+	const char		*stage;		/* the session's, or NULL */
 
 	struct timespec		 t_start;	/* arrival */
 	struct timespec		 t_conn;	/* connected (DNS included) */

@@ -175,6 +175,25 @@ smtp_job_deliver(struct msg *m)
 		smtp_route_start(j);
 }
 
+/*
+ * The stage an outcome was decided at, for the RabbitMQ results: the
+ * command a reply answered, else where the session was ("connect" when
+ * no server was reached), else "".
+ */
+static const char *
+smtp_job_stage(const struct smtp_job *j, const char *cmd)
+{
+	if (cmd != NULL && strcmp(cmd, "MAIL FROM") == 0)
+		return "mailfrom";
+	if (cmd != NULL && strcmp(cmd, "RCPT TO") == 0)
+		return "rcptto";
+	if (cmd != NULL && strcmp(cmd, "DATA") == 0)
+		return "data";
+	if (j->stage != NULL)
+		return j->stage;
+	return strcmp(j->relay, "none") == 0 ? "connect" : "";
+}
+
 /* The first outcome of a recipient sticks; later ones are ignored. */
 void
 smtp_job_rcpt(struct smtp_job *j, struct smtp_rcpt *r, int status, int code,
@@ -197,6 +216,7 @@ smtp_job_rcpt(struct smtp_job *j, struct smtp_rcpt *r, int status, int code,
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	r->cmd = cmd;
+	r->stage = smtp_job_stage(j, cmd);
 	snprintf(r->relay, sizeof(r->relay), "%s", j->relay);
 }
 
@@ -321,6 +341,8 @@ smtp_job_done(struct smtp_job *j)
 		msgb_str(b, j->rcpts[i].dsn);
 		msgb_str(b, j->rcpts[i].text);
 		msgb_str(b, j->rcpts[i].relay);
+		msgb_str(b, j->rcpts[i].stage != NULL ?
+		    j->rcpts[i].stage : "");
 		smtp_job_log(j, &j->rcpts[i], &now);
 	}
 	smtp_qmgr_send(b);

@@ -167,14 +167,49 @@ static void	smtp_session_io(int, short, void *);
 static void	smtp_session_mail(struct smtp_session *);
 static void	smtp_session_quit(struct smtp_session *);
 static void	smtp_session_lines(struct smtp_session *);
+static const char *smtp_session_stage(enum smtp_state);
 
 static void
 smtp_session_enter(struct smtp_session *s, enum smtp_state state)
 {
+	const char	*stage = smtp_session_stage(state);
+
 	if (s->job != NULL && s->state != state)
 		log_debug("%s: %s: %s -> %s", s->job->msgid, s->relay,
 		    smtp_states[s->state].name, smtp_states[state].name);
+	if (s->job != NULL && stage != NULL)
+		s->job->stage = stage;	/* where an outcome is decided */
 	s->state = state;
+}
+
+/* The result "state" (stage) of a session state; NULL: no change. */
+static const char *
+smtp_session_stage(enum smtp_state state)
+{
+	switch (state) {
+	case S_CONNECT:
+	case S_GREETING:
+		return "connect";
+	case S_EHLO:
+	case S_HELO:
+		return "ehlo";
+	case S_STARTTLS:
+	case S_TLS:
+		return "starttls";
+	case S_AUTH:
+		return "auth";
+	case S_START:
+	case S_MAIL:
+		return "mailfrom";
+	case S_RCPT:
+		return "rcptto";
+	case S_DATA:
+	case S_BODY:
+	case S_DOT:
+		return "data";
+	default:
+		return NULL;
+	}
 }
 
 static void

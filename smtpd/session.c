@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,11 @@
 #include "smtpd.h"
 
 static TAILQ_HEAD(, session)	sessions = TAILQ_HEAD_INITIALIZER(sessions);
+
+_Static_assert(offsetof(struct session, outbuf) ==
+    offsetof(struct session, inbuf) + SMTPD_INBUF &&
+    sizeof(struct session) - offsetof(struct session, outbuf) -
+    SMTPD_OUTBUF < sizeof(void *), "the I/O buffers must come last");
 
 static void	session_io_cb(int, short, void *);
 static void	session_update(struct session *);
@@ -105,7 +111,12 @@ session_accept(int fd, const struct sockaddr *sa, unsigned slen, int tls)
 		return;
 	}
 
-	s = xcalloc(1, sizeof(*s));
+	/*
+	 * The buffers are written before they are read: leaving them out of
+	 * the zeroing keeps an idle session to the pages it really uses.
+	 */
+	s = xmalloc(sizeof(*s));
+	memset(s, 0, offsetof(struct session, inbuf));
 	s->fd = fd;
 	s->spoolfd = -1;
 	s->peer = peer;

@@ -179,6 +179,7 @@ struct session {
 
 	size_t			 inoff, inlen;
 	size_t			 outoff, outlen;
+	/* Last: session_accept() zeroes only what comes before them. */
 	char			 inbuf[SMTPD_INBUF];
 	char			 outbuf[SMTPD_OUTBUF];
 };

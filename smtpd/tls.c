@@ -22,6 +22,8 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -161,8 +163,17 @@ tls_command(struct session *s, char *arg)
 int
 tls_start(struct session *s)
 {
+	int	on = 1;
+
 	if (tls_new(s) == -1)
 		return -1;
+	/*
+	 * OpenSSL writes each record on its own: with Nagle, a reply after
+	 * the session tickets waits for the client's delayed ACK (40 ms).
+	 */
+	if (setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		log_debug("unknown[%s]: TCP_NODELAY: %s", s->peer_ip,
+		    strerror(errno));
 	s->flags |= SF_TLS;
 	s->flags &= ~(SF_TLS_UP | SF_TLS_RWANTW | SF_TLS_WWANTR);
 	return 0;

@@ -19,6 +19,8 @@ signalled by pid (mtadtest.ProcRef), never by name.
 
 import asyncio
 import hashlib
+import os
+import pwd
 import random
 import re
 import signal
@@ -397,8 +399,6 @@ class Instances:
         self.made = []
 
     def make(self, name, run_as="nobody"):
-        import os
-        import pwd
         d = self.workdir / name
         d.mkdir(mode=0o755)
         if os.geteuid() == 0 and run_as:

@@ -18,9 +18,7 @@ import re
 import shutil
 import time
 
-import pytest
-
-from mtadtest import make_message, send_mail, wait_until
+from mtadtest import make_message, send_mail
 
 SENDER = "sender@a.test"
 

@@ -22,7 +22,6 @@ import re
 import signal
 import time
 
-import pytest
 
 from crashutil import Instances, children_of, port_free, wait_gone
 from mtadtest import ProcRef, make_message, proc_stat, send_mail, wait_until
