@@ -14,6 +14,7 @@
 
 #include "dsn.h"
 #include "envelope.h"
+#include "props_smarthost.h"
 #include "xmalloc.h"
 
 #define ENV_JSON_FLAGS	(JSON_C_TO_STRING_PLAIN | \
@@ -457,29 +458,6 @@ envelope_addr_host(const char *addr)
 	return xstrdup(addr);
 }
 
-/* A port as a number or a numeric string; -1 if neither or out of range. */
-static int
-smarthost_port(struct json_object *v)
-{
-	const char	*s;
-	char		*end;
-	long		 n;
-
-	if (v == NULL)
-		return 25;
-	if (json_object_is_type(v, json_type_int)) {
-		n = (long)json_object_get_int64(v);
-	} else if (json_object_is_type(v, json_type_string)) {
-		s = json_object_get_string(v);
-		errno = 0;
-		n = strtol(s, &end, 10);
-		if (*s == '\0' || *end != '\0' || errno != 0)
-			return -1;
-	} else
-		return -1;
-	return (n >= 1 && n <= 65535) ? (int)n : -1;
-}
-
 char *
 envelope_smarthost_key(const char *properties)
 {
@@ -494,10 +472,11 @@ envelope_smarthost_key(const char *properties)
 	    json_object_is_type(sh, json_type_object) &&
 	    json_object_object_get_ex(sh, "hostname", &host) &&
 	    json_object_is_type(host, json_type_string) &&
-	    json_object_get_string_len(host) > 0) {
+	    json_object_get_string_len(host) > 0 &&
+	    json_object_get_string_len(host) <= PROPS_HOST_MAX) {
 		if (!json_object_object_get_ex(sh, "port", &port))
 			port = NULL;
-		if ((n = smarthost_port(port)) != -1) {
+		if ((n = props_smarthost_port(port)) != -1) {
 			h = xstrdup(json_object_get_string(host));
 			for (p = h; *p != '\0'; p++)
 				*p = (char)tolower((unsigned char)*p);

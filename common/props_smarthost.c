@@ -13,9 +13,8 @@
 #include "smtp_auth.h"
 #include "xmalloc.h"
 
-/* A port as a number or a numeric string, 25 when absent; -1 if bad. */
-static int
-props_port(struct json_object *v)
+int
+props_smarthost_port(struct json_object *v)
 {
 	const char	*s;
 	char		*end;
@@ -76,7 +75,7 @@ props_smarthost(const char *props, struct props_smarthost *out)
 		goto done;
 	if (!json_object_object_get_ex(sh, "port", &port))
 		port = NULL;
-	if ((r.port = props_port(port)) == -1)
+	if ((r.port = props_smarthost_port(port)) == -1)
 		goto done;
 	ret = -1;
 	if (props_cred(sh, "username", &r.username) == -1 ||

@@ -15,6 +15,8 @@
 
 #define PROPS_HOST_MAX		255	/* octets of a hostname */
 
+struct json_object;
+
 struct props_smarthost {
 	char	*hostname;	/* lowercased */
 	int	 port;
@@ -29,6 +31,8 @@ struct props_smarthost {
  * longer than SMTP_AUTH_CRED_MAX.  sh is filled only when 1 is returned.
  */
 int	props_smarthost(const char *props, struct props_smarthost *sh);
+/* A port as a number or a numeric string, 25 when absent (NULL); -1 bad. */
+int	props_smarthost_port(struct json_object *);
 /* Free what props_smarthost() filled in, wiping the password. */
 void	props_smarthost_clear(struct props_smarthost *sh);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dsn.h"
+#include "fileio.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -65,27 +66,20 @@ static char *
 read_orig(const struct qmgr_msg *m, int full, size_t *lenp)
 {
 	char	*buf;
-	size_t	 limit = full ? DSN_FULL_LIMIT : DSN_HEADER_LIMIT, len = 0;
+	size_t	 limit = full ? DSN_FULL_LIMIT : DSN_HEADER_LIMIT, len;
 	ssize_t	 n;
 	int	 fd;
 
 	if ((fd = qmgr_spool_open_data(m)) == -1)
 		return NULL;
 	buf = xmalloc(limit + 1);
-	while (len < limit) {
-		n = read(fd, buf + len, limit - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			close(fd);
-			free(buf);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	n = fd_read_upto(fd, buf, limit);
 	close(fd);
+	if (n == -1) {
+		free(buf);
+		return NULL;
+	}
+	len = (size_t)n;
 	if (!full) {
 		len = dsn_header_len(buf, len);
 		/* A header larger than the limit: keep whole lines. */
@@ -155,24 +149,6 @@ report_rcpts_free(struct dsn_rcpt *dr, size_t n)
 	for (i = 0; i < n; i++)
 		free((char *)dr[i].remote_mta);
 	free(dr);
-}
-
-/* Write all of buf to fd: 0, or -1 with errno set. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Build the DSN text for message m into a new spool file named bid. */
@@ -245,7 +221,7 @@ qmgr_bounce_send(struct qmgr_msg *m, int action, struct qmgr_rcpt **rcpts,
 		qmgr_spool_discard(bid, fd);
 		return -1;
 	}
-	if (write_all(fd, text, len) == -1) {
+	if (fd_write_all(fd, text, len) == -1) {
 		log_warn("%s: writing DSN %s", m->env.id, bid);
 		free(text);
 		qmgr_spool_discard(bid, fd);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -26,7 +27,6 @@ qmgr_envelope_read(int dirfd, const char *name, struct envelope *env,
 {
 	struct stat	 st;
 	char		*buf;
-	size_t		 off = 0;
 	ssize_t		 n;
 	int		 fd, rv;
 
@@ -43,42 +43,17 @@ qmgr_envelope_read(int dirfd, const char *name, struct envelope *env,
 		return -1;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
-	while (off < (size_t)st.st_size) {
-		n = read(fd, buf + off, (size_t)st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	n = fd_read_upto(fd, buf, (size_t)st.st_size);
 	close(fd);
-	if (off != (size_t)st.st_size) {
+	if (n != (ssize_t)st.st_size) {
 		xasprintf(cause, "short read");
 		free(buf);
 		return -1;
 	}
-	buf[off] = '\0';
-	rv = envelope_from_json(env, buf, off, cause);
+	buf[n] = '\0';
+	rv = envelope_from_json(env, buf, (size_t)n, cause);
 	free(buf);
 	return rv;
-}
-
-/* Write all of buf; -1 with errno set. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -102,8 +77,8 @@ qmgr_envelope_write(int dirfd, const char *name, const struct envelope *env,
 		free(text);
 		return -1;
 	}
-	if (write_all(fd, text, strlen(text)) == -1 ||
-	    write_all(fd, "\n", 1) == -1 ||
+	if (fd_write_all(fd, text, strlen(text)) == -1 ||
+	    fd_write_all(fd, "\n", 1) == -1 ||
 	    (sync && fsync(fd) == -1)) {
 		saved = errno;
 		close(fd);
