@@ -121,3 +121,24 @@ def mtad_factory(request, build, workdir, sink):
 def mtad(mtad_factory):
     """An Mtad relaying to the sink, not started yet."""
     return mtad_factory()
+
+
+@pytest.fixture
+def servers():
+    """Peer servers a test starts (anything with start/stop), stopped at
+    teardown in reverse order."""
+    started = []
+
+    def add(server):
+        started.append(server)
+        return server.start()
+    yield add
+    for s in reversed(started):
+        s.stop()
+
+
+@pytest.fixture
+def cert(workdir):
+    """A self-signed certificate and key made with openssl in workdir."""
+    from routingutil import make_cert
+    return make_cert(workdir)

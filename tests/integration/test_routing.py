@@ -24,13 +24,12 @@ the properties come from x-mq-* headers, which smtpd turns into them.
 
 import base64
 import re
-import smtplib
 
 import pytest
 
 import mtadtest
 from mtadtest import DEAD_DNS, Dnsmasq, free_port, make_message, send_mail
-from routingutil import RSink, ScriptServer, make_cert
+from routingutil import RSink, ScriptServer
 
 PASSWORD = "s3cret-Pa55"
 USER = "relayuser"
@@ -57,24 +56,6 @@ def assert_no_password(mtad, *extra):
              .decode()] + list(extra)
     for f in forms:
         assert f not in log, "secret %r found in the log" % f
-
-
-@pytest.fixture
-def servers():
-    """Servers a test starts, stopped at teardown."""
-    started = []
-
-    def add(server):
-        started.append(server)
-        return server.start()
-    yield add
-    for s in reversed(started):
-        s.stop()
-
-
-@pytest.fixture
-def cert(workdir):
-    return make_cert(workdir)
 
 
 def start(mtad_factory, **kw):

@@ -19,37 +19,11 @@ test_routing.py for the first part and routingutil.py for the peers).
 
 import re
 
-import pytest
-
 import mtadtest
-from mtadtest import free_port, make_message, run_check, send_mail
-from routingutil import RSink, ScriptServer, make_cert, send_many, xmq
+from mtadtest import make_message, run_check, send_mail
+from routingutil import RSink, ScriptServer, send_many, xmq
 from sessionutil import Client, proxy_v1
-from test_routing import sent_re, status_re
-
-
-@pytest.fixture
-def servers():
-    """Servers a test starts, stopped at teardown."""
-    started = []
-
-    def add(server):
-        started.append(server)
-        return server.start()
-    yield add
-    for s in reversed(started):
-        s.stop()
-
-
-@pytest.fixture
-def cert(workdir):
-    return make_cert(workdir)
-
-
-def start(mtad_factory, **kw):
-    """An mtad without the default smarthost unless one is given."""
-    kw.setdefault("smarthost", None)
-    return mtad_factory().start(**kw)
+from test_routing import sent_re, start, status_re
 
 
 def routes(*entries):
