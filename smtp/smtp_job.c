@@ -10,6 +10,8 @@
  *
  *   ID: to=<rcpt>, relay=host[ip]:port, delay=0.31,
  *       delays=a/b/c/d, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+ * and, for an outcome other than sent, " stage=rcptto" (where it was
+ * decided: connect, ehlo, starttls, auth, mailfrom, rcptto, data) last.
  *
  * with delays: a = time in the queue before this job (0 here), b =
  * connection setup including DNS, c = greeting and EHLO, d = the
@@ -283,15 +285,22 @@ smtp_job_log(const struct smtp_job *j, const struct smtp_rcpt *r,
 		    r->cmd != NULL ? " (in reply to " : "",
 		    r->cmd != NULL ? r->cmd : "",
 		    r->cmd != NULL ? " command)" : "");
+	/*
+	 * The stage goes after the reply text: Postfix-reading tools match
+	 * "dsn=..., status=X(.*)$", so nothing may stand between the fields.
+	 */
 	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, "
-	    "dsn=%s, status=%s (%s)", j->msgid,
+	    "dsn=%s, status=%s (%s)%s%s", j->msgid,
 	    log_escape(to, sizeof(to), r->addr, strlen(r->addr)), r->relay,
 	    smtp_job_fmt_delay(smtp_elapsed(&j->t_start, now), dl,
 	    sizeof(dl)), smtp_job_fmt_delay(0, da, sizeof(da)),
 	    smtp_job_fmt_delay(b, db, sizeof(db)),
 	    smtp_job_fmt_delay(c, dc, sizeof(dc)),
 	    smtp_job_fmt_delay(d, dd, sizeof(dd)), r->dsn,
-	    names[r->status], what);
+	    names[r->status], what,
+	    r->status != RCPT_DELIVERED && r->stage != NULL &&
+	    *r->stage != '\0' ? " stage=" : "",
+	    r->status != RCPT_DELIVERED && r->stage != NULL ? r->stage : "");
 }
 
 static void

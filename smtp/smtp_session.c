@@ -785,6 +785,8 @@ smtp_session_ready(struct smtp_session *s)
 		return;
 	}
 	if (!s->tls && s->policy == TLS_POLICY_REQUIRED) {
+		if (s->job != NULL)
+			s->job->stage = "starttls";	/* the step refused */
 		smtp_session_giveup(s, "4.7.4", "TLS is required, but was not "
 		    "offered by host %s", s->relay);
 		return;

@@ -43,8 +43,8 @@ def sent_re(rcpt, relay=r"\S+"):
 def status_re(rcpt, status, dsn):
     """The outcome line of rcpt, whole: group(1) is the text."""
     return (r"mtad/smtp\[\d+\]: \w+: to=<%s>, relay=\S+, .*dsn=%s, "
-            r"status=%s \((.*)\)$" % (re.escape(rcpt), re.escape(dsn),
-                                     status))
+            r"status=%s \((.*)\)(?: stage=\w+)?$"
+            % (re.escape(rcpt), re.escape(dsn), status))
 
 
 def assert_no_password(mtad, *extra):
@@ -128,6 +128,7 @@ def test_auth_failure_defers(mtad_factory, servers, cert):
     line = m.wait_log(status_re("rcpt@b.test", "deferred", "4.7.0"))
     assert "SASL authentication failed" in line.group(0)
     assert "535" in line.group(0)
+    assert line.group(0).endswith(" stage=auth"), line.group(0)
     assert sink.auth_failed == 1 and sink.messages == []
     assert sink.attempts["rcpt"] == 0
     assert_no_password(m)

@@ -64,6 +64,7 @@ def test_tls_required(mtad_factory, servers, cert):
     assert re.match(r"TLS is required, but was not offered by host "
                     r"127\.0\.0\.1\[127\.0\.0\.1\]:%d$" % plain.port,
                     line.group(1)), line.group(1)
+    assert line.group(0).endswith(" stage=starttls"), line.group(0)
     line = m.wait_log(status_re("r@broken.test", "deferred", "4.7.4"))
     assert line.group(1).startswith("TLS is required, but TLS handshake "
                                     "with 127.0.0.1[127.0.0.1]:%d failed"
