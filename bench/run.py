@@ -50,7 +50,7 @@ FULL = {
               size=102400, warmup=200, title="20 sessions, 100 KiB"),
     "5": dict(kind="idle", sessions=5000, postfix_sessions=100,
               title="5,000 idle inbound sessions"),
-    "6": dict(kind="queued", count=100000, size=4096, resume_timeout=60,
+    "6": dict(kind="queued", count=100000, size=4096, resume_timeout=15,
               title="100,000 queued, destination down, restart"),
     "7": dict(kind="bridge", count=10000, size=4096, instances=[1, 2],
               title="RabbitMQ bridge, outbox to sink"),
@@ -59,7 +59,7 @@ FULL = {
 QUICK = {"1": dict(count=2000, warmup=200), "2": dict(count=2000, warmup=200),
          "3": dict(count=300, warmup=20), "4": dict(count=500, warmup=50),
          "5": dict(sessions=500, postfix_sessions=50),
-         "6": dict(count=5000, resume_timeout=30),
+         "6": dict(count=5000, resume_timeout=5),
          "7": dict(count=1000)}
 
 

@@ -116,6 +116,7 @@ struct conf {
 	char			*rabbitmq_retry;
 	int			 rabbitmq_prefetch;
 	int			 rabbitmq_spool_max;
+	int			 rabbitmq_heartbeat;
 
 	/* queue (qmgr) */
 	struct conf_intlist	 retries;

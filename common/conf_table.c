@@ -147,6 +147,9 @@ const struct conf_key conf_table[] = {
 	{ "rabbitmq-spool-max", CONF_T_INT, F(rabbitmq_spool_max), "100000",
 	  1, 100000000, P_QMGR, CONF_F_RESTART,
 	  "messages waiting in the spool for the broker before SMTP gets 4xx" },
+	{ "rabbitmq-heartbeat", CONF_T_INT, F(rabbitmq_heartbeat), "30",
+	  0, 3600, P_QMGR, CONF_F_RESTART,
+	  "seconds between AMQP heartbeats; a broker silent for two is gone" },
 
 	/* --- queue ----------------------------------------------------- */
 	{ "retries", CONF_T_INTLIST, F(retries),

@@ -144,6 +144,7 @@ qmgr_configure(struct conf *conf)
 	qmgr.mq_retry = xstrdup(conf->rabbitmq_retry);
 	qmgr.mq_prefetch = conf->rabbitmq_prefetch;
 	qmgr.mq_spool_max = conf->rabbitmq_spool_max;
+	qmgr.mq_heartbeat = conf->rabbitmq_heartbeat;
 	if (qmgr.mq_on && *qmgr.mq_outbox == '\0' && *qmgr.mq_inbox == '\0')
 		fatalx("rabbitmq-inbox and rabbitmq-outbox are both empty");
 	qmgr_conf_apply(conf);

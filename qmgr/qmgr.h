@@ -184,6 +184,7 @@ struct qmgr {
 	char			*mq_retry;
 	int			 mq_prefetch;
 	int			 mq_spool_max;
+	int			 mq_heartbeat;	/* s, 0: off */
 
 	struct chan		*smtpd;
 	struct chan		*resolver;

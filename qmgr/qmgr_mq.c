@@ -278,6 +278,31 @@ read_data(struct qmgr_msg *m, size_t *lenp)
 	return buf;
 }
 
+/*
+ * The recipient's own RFC 3461 parameters (NOTIFY, ORCPT) go into the
+ * "dsn" object, next to the message's ret and envid.
+ */
+static void
+inbound_dsn(struct json_object *o, const struct envelope_rcpt *er)
+{
+	struct json_object	*dsn;
+	char			 buf[DSN_NOTIFY_TEXT_MAX];
+
+	if (er->notify == 0 && (er->orcpt == NULL || *er->orcpt == '\0'))
+		return;
+	if (!json_object_object_get_ex(o, "dsn", &dsn) ||
+	    !json_object_is_type(dsn, json_type_object)) {
+		dsn = json_object_new_object();
+		json_object_object_add(o, "dsn", dsn);
+	}
+	if (er->notify != 0)
+		json_object_object_add(dsn, "notify", json_object_new_string(
+		    dsn_notify_format(er->notify, buf)));
+	if (er->orcpt != NULL && *er->orcpt != '\0')
+		json_object_object_add(dsn, "orcpt",
+		    json_object_new_string(er->orcpt));
+}
+
 /* The inbox JSON of recipient i of m. */
 static char *
 inbound_json(struct qmgr_msg *m, size_t i, const char *data, size_t len)
@@ -296,6 +321,7 @@ inbound_json(struct qmgr_msg *m, size_t i, const char *data, size_t len)
 	    json_object_new_string(m->env.sender));
 	json_object_object_add(o, "recipient",
 	    json_object_new_string(m->env.rcpts[i].address));
+	inbound_dsn(o, &m->env.rcpts[i]);
 	json_object_object_add(o, "mime",
 	    json_object_new_string_len(data, (int)len));
 	if (!json_object_object_get_ex(o, "ips", NULL) &&
@@ -597,6 +623,21 @@ out_write_mime(char id[MSGID_SIZE], const char *mime, size_t len)
 	return 0;
 }
 
+/* dsn.orcpt of o when usable in an ORCPT= ("type;address"), or NULL. */
+static const char *
+out_orcpt(struct json_object *o)
+{
+	struct json_object	*dsn;
+	const char		*s;
+
+	if (!json_object_object_get_ex(o, "dsn", &dsn) ||
+	    !json_object_is_type(dsn, json_type_object) ||
+	    (s = get_str(dsn, "orcpt")) == NULL || strchr(s, ';') == NULL ||
+	    !addr_ok(s, 0))
+		return NULL;
+	return s;
+}
+
 /* A checked outbox message becomes a transient message, scheduled. */
 static void
 out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
@@ -605,7 +646,7 @@ out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 	struct qmgr_mq		*q;
 	struct qmgr_msg		*m;
 	struct json_object	*mime, *results = NULL;
-	const char		*sender, *text;
+	const char		*sender, *text, *orcpt;
 	char			 id[MSGID_SIZE], esender[MQ_LOG_TEXT];
 	int64_t			 now = time(NULL);
 	size_t			 n;
@@ -642,6 +683,10 @@ out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 	if (envelope_properties_normalize(text, &env.properties) == -1)
 		log_panic("%s: not an object", __func__);
 	envelope_add_rcpt(&env, get_str(o, "recipient"), now);
+	if ((orcpt = out_orcpt(o)) != NULL) {
+		free(env.rcpts[0].orcpt);
+		env.rcpts[0].orcpt = xstrdup(orcpt);
+	}
 	n = results != NULL ? json_object_array_length(results) : 0;
 	env.rcpts[0].attempts = n > MSGPROPS_ATTEMPTS_MAX ?
 	    MSGPROPS_ATTEMPTS_MAX : (uint32_t)n;

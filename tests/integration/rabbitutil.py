@@ -74,12 +74,16 @@ class Broker:
         (d / "rabbitmq-env.conf").write_text("")
         for p in [d] + list(d.rglob("*")):
             os.chown(p, pw.pw_uid, pw.pw_gid)
-        self.out = open(d / "server.out", "wb")
+        self.out = open(d / "server.out", "ab")
+        return self._spawn(timeout)
+
+    def _spawn(self, timeout):
+        pw = pwd.getpwnam("rabbitmq")
         self.proc = subprocess.Popen(
-            [SERVER], env=self._env(), cwd=d, stdin=subprocess.DEVNULL,
-            stdout=self.out, stderr=subprocess.STDOUT,
-            user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
-            start_new_session=True)
+            [SERVER], env=self._env(), cwd=self.dir,
+            stdin=subprocess.DEVNULL, stdout=self.out,
+            stderr=subprocess.STDOUT, user=pw.pw_uid, group=pw.pw_gid,
+            extra_groups=[], start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -94,7 +98,25 @@ class Broker:
                 self.stop()
                 raise AssertionError("rabbitmq-server not up after %.0fs: %s"
                                      % (timeout, self.log_tail()))
-            time.sleep(0.3)
+            time.sleep(0.2)
+
+    def halt(self):
+        """Stop the node (its process group), keeping data, port, epmd."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def resume(self, timeout=60.0):
+        """Start the halted node again: same port, same data dir."""
+        return self._spawn(timeout)
 
     def log_tail(self, n=40):
         try:
@@ -104,16 +126,7 @@ class Broker:
         return "\n".join(text.splitlines()[-n:])
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        self.halt()
         # The epmd that the node started, on its own port.
         subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"],
                        env=self._env(), stdout=subprocess.DEVNULL,
@@ -122,6 +135,20 @@ class Broker:
         if getattr(self, "out", None):
             self.out.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ctl(self, *args, timeout=30):
+        """rabbitmqctl against this node (its own cookie), as rabbitmq."""
+        pw = pwd.getpwnam("rabbitmq")
+        cookie = (self.dir / ".erlang.cookie").read_text().strip()
+        r = subprocess.run(
+            ["/usr/sbin/rabbitmqctl", "-n", self.node, "--erlang-cookie",
+             cookie] + list(args), env=self._env(), cwd=self.dir,
+            user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError("rabbitmqctl %s: %s" % (
+                " ".join(args), r.stderr.decode(errors="replace")[-500:]))
+        return r.stdout.decode(errors="replace")
 
     # client side ----------------------------------------------------------
     def channel(self):
@@ -172,6 +199,37 @@ class Broker:
             ch.connection.close()
         return out
 
+    def publish_many(self, queue, bodies):
+        """Publish bodies (persistent) on one channel with confirms."""
+        ch = self.channel()
+        ch.queue_declare(queue, durable=True)
+        ch.confirm_delivery()
+        for body in bodies:
+            ch.basic_publish("", queue, body,
+                             pika.BasicProperties(delivery_mode=2))
+        ch.connection.close()
+
+    def drain(self, queue, quiet=1.0, timeout=30.0):
+        """Take messages from queue until none came for quiet s: bodies."""
+        ch = self.channel()
+        out = []
+        last = time.monotonic()
+        deadline = last + timeout
+        try:
+            while time.monotonic() - last < quiet:
+                if time.monotonic() > deadline:
+                    raise AssertionError("queue %s still busy after %.0fs"
+                                         % (queue, timeout))
+                method, props, body = ch.basic_get(queue, auto_ack=True)
+                if method is None:
+                    time.sleep(0.05)
+                    continue
+                out.append(body)
+                last = time.monotonic()
+        finally:
+            ch.connection.close()
+        return out
+
     def count(self, queue):
         ch = self.channel()
         try:
@@ -184,14 +242,24 @@ class Broker:
 
 
 class Relay:
-    """A TCP relay 127.0.0.1:port -> target port, off until started."""
+    """
+    A TCP relay 127.0.0.1:port -> target port, off until started.
+    freeze() turns the connections open now into black holes: still open,
+    everything read from either side is thrown away, as when a broker
+    vanishes without closing TCP; new connections are relayed as usual.
+    """
 
     def __init__(self, target_port):
         self.target = target_port
         self.port = free_port()
         self.sock = None
         self.conns = []
+        self.frozen = set()
         self.thread = None
+
+    def freeze(self):
+        self.frozen.update(id(c) for c in self.conns)
+        return len(self.conns) // 2
 
     def start(self):
         s = socket.socket()
@@ -219,14 +287,14 @@ class Relay:
                 threading.Thread(target=self._pipe, args=(a, b),
                                  daemon=True).start()
 
-    @staticmethod
-    def _pipe(a, b):
+    def _pipe(self, a, b):
         try:
             while True:
                 data = a.recv(65536)
                 if not data:
                     break
-                b.sendall(data)
+                if id(a) not in self.frozen:
+                    b.sendall(data)
         except OSError:
             pass
         for s in (a, b):

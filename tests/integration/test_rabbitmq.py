@@ -4,7 +4,11 @@ rabbitmq-server started for this module (rabbitutil.Broker), with pika as
 the test's own client: SMTP in -> inbox JSON; a broker that is away when
 mail arrives; outbox JSON -> delivery to the sink with results and
 success; invalid JSON -> failure queue; 4xx -> retry queue -> delivered
-after the TTL; two instances sharing one outbox.
+after the TTL; two instances sharing one outbox.  Faults: the broker node
+stopped and started during 1,000 messages each way (outbox -> sink and
+SMTP -> inbox), a relay that goes silent (heartbeats), the 452 at
+rabbitmq-spool-max, connection.blocked (a memory alarm); per-recipient
+NOTIFY/ORCPT in the inbox JSON.
 
 Each test uses its own queue names, so tests do not see each other's
 messages on the shared broker.
@@ -13,11 +17,14 @@ messages on the shared broker.
 import json
 import os
 import pwd
+import smtplib
+import threading
+import time
 
 import pytest
 
 import mtadtest
-from mtadtest import Mtad, make_message, send_mail, wait_until
+from mtadtest import Mtad, SendError, make_message, send_mail, wait_until
 from rabbitutil import Broker, Relay
 
 SENDER = "sender@a.test"
@@ -218,3 +225,249 @@ def test_inbox_is_outbox_round_trip(broker, mtad_factory, sink):
     # Delivered through the broker, not from the spool.
     m.wait_log(r"%s: to=<loop@b\.test>, relay=rabbitmq, status=published"
                % qid)
+
+
+# ---- faults ---------------------------------------------------------------
+
+def _restart_when(broker, pred, what, timeout=30):
+    """Once pred() holds, stop the broker node and start it again."""
+    wait_until(pred, timeout, what)
+    t0 = time.monotonic()
+    broker.halt()
+    time.sleep(0.3)
+    broker.resume()
+    return time.monotonic() - t0
+
+
+def test_outbox_broker_restart_mid_run(broker, mtad_factory, sink):
+    """
+    1,000 JSON messages in the outbox; the broker node is stopped and
+    started again (same port, same data) while they are delivered: every
+    recipient reaches the sink, the outbox ends empty, every recipient is
+    on the success queue; duplicates only for messages in flight (at most
+    the prefetch window), counted and reported.
+    """
+    q = queues("fault-out")
+    n, prefetch = 1000, 50
+    m = mtad_factory().start(**mq_args(broker, q, rabbitmq_prefetch=prefetch),
+                             smtp_workers=4)
+    m.wait_log(r"rabbitmq: connected")
+    broker.publish_many(q["outbox"], [outbox_json(
+        "f%d@b.test" % i, "fault %d" % i) for i in range(n)])
+    down = _restart_when(broker, lambda: len(sink.messages) >= n // 4,
+                         "a quarter delivered")
+    want = {"f%d@b.test" % i for i in range(n)}
+
+    def delivered():
+        with sink._cond:
+            return {r for mm in sink.messages for r in mm.rcpt_tos}
+    wait_until(lambda: delivered() >= want, 40, "all %d delivered" % n,
+               interval=0.2)
+    wait_until(lambda: broker.count(q["outbox"]) == 0, 20, "empty outbox")
+    m.wait_log(r"rabbitmq: connection lost")
+    assert m.log().count("rabbitmq: connected to") >= 2
+    ok = [json.loads(b)["recipient"] for b in broker.drain(q["success"])]
+    assert set(ok) == want
+    dups = len(sink.messages) - n
+    print("\noutbox restart: broker down %.1fs, %d delivered, %d duplicate(s)"
+          ", %d success message(s)" % (down, len(sink.messages), dups,
+                                      len(ok)))
+    assert dups <= prefetch, "%d duplicates > prefetch %d" % (dups, prefetch)
+    assert broker.count(q["failure"]) == 0
+
+
+def _send_many(port, msgs):
+    """Send (rcpt, data) pairs over one SMTP session; 4xx is retried."""
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
+                     timeout=10)
+    try:
+        s.ehlo()
+        for rcpt, data in msgs:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    s.sendmail(SENDER, [rcpt], data)
+                    break
+                except (smtplib.SMTPRecipientsRefused,
+                        smtplib.SMTPDataError,
+                        smtplib.SMTPSenderRefused) as e:
+                    assert time.monotonic() < deadline, repr(e)
+                    s.rset()
+                    time.sleep(0.2)
+        s.quit()
+    finally:
+        s.close()
+
+
+def test_inbox_broker_restart_mid_run(broker, mtad_factory):
+    """
+    1,000 messages received over SMTP while the broker node is stopped and
+    started again: all of them end up in the inbox, none is left in the
+    spool; duplicates (publishes whose confirm died with the connection)
+    are counted and reported.
+    """
+    q = queues("fault-in")
+    n, threads = 1000, 4
+    m = mtad_factory().start(**mq_args(broker, q))
+    m.wait_log(r"rabbitmq: connected")
+    msgs = [("i%d@b.test" % i, make_message("in %d" % i, rcpt="i%d@b.test"
+                                            % i)) for i in range(n)]
+    errors = []
+
+    def run(part):
+        try:
+            _send_many(m.port, part)
+        except Exception as e:          # reported below
+            errors.append(e)
+    ts = [threading.Thread(target=run, args=(msgs[k::threads],))
+          for k in range(threads)]
+    for t in ts:
+        t.start()
+    down = _restart_when(broker, lambda: m.log().count(
+        "status=published") >= n // 4, "a quarter published")
+    for t in ts:
+        t.join(40)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in ts)
+    want = {r for r, _ in msgs}
+    got = []
+
+    def all_in():
+        got.extend(json.loads(b)["recipient"] for b in broker.drain(
+            q["inbox"], quiet=0.3))
+        return set(got) >= want
+    wait_until(all_in, 40, "all %d in the inbox" % n, interval=0.2)
+    wait_until(lambda: not list((m.spool / "queue").iterdir()), 10,
+               "an empty spool")
+    m.wait_log(r"rabbitmq: connection lost")
+    dups = len(got) - n
+    print("\ninbox restart: broker down %.1fs, %d in the inbox, %d "
+          "duplicate(s)" % (down, len(got), dups))
+    assert dups <= 1000
+
+
+def test_heartbeat_notices_silent_broker(broker, mtad_factory, sink):
+    """
+    The relay to the broker stops forwarding without closing TCP: with
+    rabbitmq-heartbeat 2 the connection is declared dead within two
+    intervals (plus a tick) and made again; the outbox works afterwards.
+    """
+    q = queues("hb")
+    relay = Relay(broker.port).start()
+    url = "amqp://guest:guest@127.0.0.1:%d/" % relay.port
+    try:
+        m = mtad_factory().start(**mq_args(broker, q, url=url),
+                                 rabbitmq_heartbeat=2)
+        m.wait_log(r"rabbitmq: connected to .*\(heartbeat 2 s\)")
+        mark = m.mark()
+        assert relay.freeze() == 1
+        t0 = time.monotonic()
+        m.wait_log(r"rabbitmq: connection lost: nothing from the broker",
+                   timeout=10, since=mark)
+        lost = time.monotonic() - t0
+        m.wait_log(r"rabbitmq: connected to", timeout=10, since=mark)
+        back = time.monotonic() - t0
+        assert 3.0 <= lost <= 6.5, lost
+        assert back <= 8.0, back
+        broker.publish(q["outbox"], outbox_json("hb@b.test", "after hb"))
+        sink.wait_match(b"Subject: after hb")
+        print("\nheartbeat: dead after %.1fs, connected again after %.1fs"
+              % (lost, back))
+    finally:
+        relay.stop()
+
+
+def test_spool_max_answers_452(broker, mtad_factory):
+    """
+    The broker is away and rabbitmq-spool-max is 5: five messages are
+    taken (250), the sixth gets 452 4.3.1; when the broker returns the
+    five are published and leave the spool.
+    """
+    q = queues("full")
+    relay = Relay(broker.port)
+    url = "amqp://guest:guest@127.0.0.1:%d/" % relay.port
+    try:
+        m = mtad_factory().start(**mq_args(broker, q, url=url),
+                                 rabbitmq_spool_max=5)
+        m.wait_log(r"rabbitmq: .*connect")
+        ids = [send_mail(m.port, SENDER, ["s%d@b.test" % i], make_message(
+            "full %d" % i, rcpt="s%d@b.test" % i))[0] for i in range(5)]
+        with pytest.raises(SendError) as e:
+            send_mail(m.port, SENDER, ["s5@b.test"],
+                      make_message("full 5", rcpt="s5@b.test"))
+        assert e.value.code == 452, e.value
+        assert b"4.3.1" in e.value.text, e.value
+        assert sorted(p.name for p in (m.spool / "queue").iterdir()
+                      if "." not in p.name) == sorted(ids)
+        relay.start()
+        got = [json.loads(b)["recipient"] for b in
+               broker.get(q["inbox"], 5, timeout=20)]
+        assert sorted(got) == ["s%d@b.test" % i for i in range(5)]
+        for qid in ids:
+            m.wait_log(r"%s: removed" % qid)
+        wait_until(lambda: not list((m.spool / "queue").iterdir()), 10,
+                   "an empty spool")
+        # Room again: the next message is taken.
+        send_mail(m.port, SENDER, ["s6@b.test"],
+                  make_message("full 6", rcpt="s6@b.test"))
+        assert json.loads(broker.get(q["inbox"], 1)[0])["recipient"] == \
+            "s6@b.test"
+        assert broker.count(q["inbox"]) == 0
+    finally:
+        relay.stop()
+
+
+def test_blocked_connection_holds_publishes(broker, mtad_factory):
+    """
+    A memory alarm (watermark 0) makes the broker block publishers:
+    qmgr logs connection.blocked, holds its publishes, keeps taking mail
+    (250, its loop not stuck on a write), and sends them all once the
+    alarm is gone.
+    """
+    q = queues("blocked")
+    m = mtad_factory().start(**mq_args(broker, q))
+    m.wait_log(r"rabbitmq: connected")
+    broker.ctl("set_vm_memory_high_watermark", "0")
+    try:
+        first = send_mail(m.port, SENDER, ["b0@b.test"],
+                          make_message("blocked 0", rcpt="b0@b.test"))[0]
+        m.wait_log(r"rabbitmq: connection blocked by the broker")
+        ids = [first] + [send_mail(m.port, SENDER, ["b%d@b.test" % i],
+                                   make_message("blocked %d" % i,
+                                                rcpt="b%d@b.test" % i),
+                                   timeout=5)[0] for i in range(1, 4)]
+        assert broker.count(q["inbox"]) == 0
+        assert all((m.spool / "queue" / i).exists() for i in ids)
+    finally:
+        broker.ctl("set_vm_memory_high_watermark", "0.4")
+    m.wait_log(r"rabbitmq: connection unblocked", timeout=15)
+    got = [json.loads(b)["recipient"] for b in broker.get(q["inbox"], 4)]
+    assert sorted(got) == ["b%d@b.test" % i for i in range(4)]
+    for qid in ids:
+        m.wait_log(r"%s: removed" % qid)
+    assert "connection lost" not in m.log()
+
+
+def test_inbox_json_carries_rcpt_dsn(broker, mtad_factory):
+    """NOTIFY and ORCPT of each recipient go into its inbox JSON's dsn."""
+    q = queues("dsn")
+    m = mtad_factory().start(**mq_args(broker, q))
+    m.wait_log(r"rabbitmq: connected")
+    with smtplib.SMTP("127.0.0.1", m.port, local_hostname="client.test",
+                      timeout=10) as s:
+        s.ehlo()
+        s.sendmail(SENDER, ["d1@b.test", "d2@b.test"],
+                   make_message("dsn", rcpt="d1@b.test"),
+                   mail_options=["RET=HDRS", "ENVID=env-1"],
+                   rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                                 "ORCPT=rfc822;orig@b.test"])
+        s.sendmail(SENDER, ["d3@b.test"], make_message("no dsn",
+                                                       rcpt="d3@b.test"))
+    got = {d["recipient"]: d for d in
+           (json.loads(b) for b in broker.get(q["inbox"], 3))}
+    for r in ("d1@b.test", "d2@b.test"):
+        dsn = got[r]["dsn"]
+        assert dsn["orcpt"] == "rfc822;orig@b.test", dsn
+        assert set(dsn["notify"].split(",")) == {"SUCCESS", "FAILURE"}
+        assert dsn["ret"] == "HDRS" and dsn["envid"] == "env-1", dsn
+    assert "dsn" not in got["d3@b.test"]
