@@ -8,7 +8,8 @@ after the TTL; two instances sharing one outbox.  Faults: the broker node
 stopped and started during 1,000 messages each way (outbox -> sink and
 SMTP -> inbox), a relay that goes silent (heartbeats), the 452 at
 rabbitmq-spool-max, connection.blocked (a memory alarm); per-recipient
-NOTIFY/ORCPT in the inbox JSON.
+NOTIFY/ORCPT in the inbox JSON; a per-message smarthost given by JSON
+winning over the global one (issue 4).
 
 Each test uses its own queue names, so tests do not see each other's
 messages on the shared broker.
@@ -471,3 +472,28 @@ def test_inbox_json_carries_rcpt_dsn(broker, mtad_factory):
         assert set(dsn["notify"].split(",")) == {"SUCCESS", "FAILURE"}
         assert dsn["ret"] == "HDRS" and dsn["envid"] == "env-1", dsn
     assert "dsn" not in got["d3@b.test"]
+
+
+def test_outbox_json_smarthost_overrides_global(broker, mtad_factory, sink,
+                                                servers, cert):
+    """Issue 4 by JSON: the message's "smarthost" object (port as a
+    string, with credentials) wins over the global smarthost; AUTH is
+    done; the password is in no log line."""
+    from routingutil import RSink
+    user, password = "jsonuser", "Js0n-pa55word"
+    relay = servers(RSink(tls=cert, users={user: password}))
+    q = queues("jsonsh")
+    m = mtad_factory().start(**mq_args(broker, q))   # global: the sink
+    broker.publish(q["outbox"], outbox_json(
+        "dest@b.test", "per-message smarthost by JSON",
+        smarthost={"hostname": "127.0.0.1", "port": str(relay.port),
+                   "username": user, "password": password}))
+    got = relay.wait_for(1)[0]
+    assert b"Subject: per-message smarthost by JSON" in got.content
+    assert relay.auth_ok and relay.auth_ok[0][1] == user
+    ok = json.loads(broker.get(q["success"], 1)[0])
+    assert ok["results"][-1]["result"] == "ok"
+    assert sink.messages == [], "the global smarthost got it"
+    m.wait_log(r"to=<dest@b\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d,"
+               r".*status=sent" % relay.port)
+    assert password not in m.log()
