@@ -14,6 +14,7 @@
 
 #include "dsn.h"
 #include "envelope.h"
+#include "json_strict.h"
 #include "props_smarthost.h"
 #include "xmalloc.h"
 
@@ -93,32 +94,7 @@ envelope_state_from_name(const char *name)
 static struct json_object *
 parse_object(const char *text, size_t len)
 {
-	struct json_tokener	*tok;
-	struct json_object	*obj;
-	size_t			 end;
-
-	if (len > INT_MAX)
-		return NULL;
-	tok = json_tokener_new();
-	if (tok == NULL)
-		return NULL;
-	obj = json_tokener_parse_ex(tok, text, (int)len);
-	/* Trailing bytes after the object are corruption too. */
-	if (obj != NULL) {
-		end = json_tokener_get_parse_end(tok);
-		while (end < len && isspace((unsigned char)text[end]))
-			end++;
-		if (end != len) {
-			json_object_put(obj);
-			obj = NULL;
-		}
-	}
-	json_tokener_free(tok);
-	if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	return obj;
+	return json_parse_object(text, len);
 }
 
 int

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "dsn.h"
+#include "json_strict.h"
 #include "msgprops.h"
 #include "xmalloc.h"
 
@@ -261,12 +262,8 @@ msgprops_parse(const char *text, struct msgprops *p, char **warnings)
 
 	memset(p, 0, sizeof(*p));
 	*warnings = NULL;
-	if (len > INT_MAX || (o = json_tokener_parse(text)) == NULL)
+	if ((o = json_parse_object(text, len)) == NULL)
 		return -1;
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return -1;
-	}
 	if (json_object_object_get_ex(o, "retries", &v))
 		parse_retries(v, p, warnings);
 	if (json_object_object_get_ex(o, "maxattempts", &v))

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "hostport.h"
+#include "json_strict.h"
 #include "props_route.h"
 #include "tls_policy.h"
 
@@ -56,10 +57,9 @@ props_route(const char *props, struct props_route *r)
 	int			 p;
 
 	memset(r, 0, sizeof(*r));
-	if (props == NULL || (o = json_tokener_parse(props)) == NULL)
+	if (props == NULL ||
+	    (o = json_parse_object(props, strlen(props))) == NULL)
 		return;
-	if (!json_object_is_type(o, json_type_object))
-		goto done;
 	if (json_object_object_get_ex(o, "security", &v) && v != NULL) {
 		if (json_object_is_type(v, json_type_string) &&
 		    (p = tls_policy_parse(json_object_get_string(v))) != -1)
@@ -69,6 +69,5 @@ props_route(const char *props, struct props_route *r)
 	}
 	if (json_object_object_get_ex(o, "ips", &v) && v != NULL)
 		props_route_ips(r, v);
-done:
 	json_object_put(o);
 }

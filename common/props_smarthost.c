@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "json_strict.h"
 #include "props_smarthost.h"
 #include "smtp_auth.h"
 #include "xmalloc.h"
@@ -54,6 +55,33 @@ props_cred(struct json_object *sh, const char *name, char **out)
 	return 0;
 }
 
+const char *
+props_smarthost_check(struct json_object *sh)
+{
+	struct json_object	*host, *port, *v;
+	static const char	*creds[] = { "username", "password" };
+	size_t			 i;
+
+	if (!json_object_is_type(sh, json_type_object))
+		return "smarthost is not an object";
+	if (!json_object_object_get_ex(sh, "hostname", &host) ||
+	    !json_object_is_type(host, json_type_string) ||
+	    json_object_get_string_len(host) == 0)
+		return "smarthost has no hostname";
+	if (json_object_get_string_len(host) > PROPS_HOST_MAX)
+		return "smarthost hostname is too long";
+	if (!json_object_object_get_ex(sh, "port", &port))
+		port = NULL;
+	if (props_smarthost_port(port) == -1)
+		return "smarthost port is not a port number";
+	for (i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
+		if (json_object_object_get_ex(sh, creds[i], &v) && v != NULL &&
+		    (!json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) > SMTP_AUTH_CRED_MAX))
+			return "smarthost credentials are not short strings";
+	return NULL;
+}
+
 int
 props_smarthost(const char *props, struct props_smarthost *out)
 {
@@ -63,10 +91,10 @@ props_smarthost(const char *props, struct props_smarthost *out)
 	int			 ret = 0;
 
 	memset(&r, 0, sizeof(r));
-	if (props == NULL || (o = json_tokener_parse(props)) == NULL)
+	if (props == NULL ||
+	    (o = json_parse_object(props, strlen(props))) == NULL)
 		return 0;
-	if (!json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "smarthost", &sh) ||
+	if (!json_object_object_get_ex(o, "smarthost", &sh) ||
 	    !json_object_is_type(sh, json_type_object) ||
 	    !json_object_object_get_ex(sh, "hostname", &host) ||
 	    !json_object_is_type(host, json_type_string) ||

@@ -33,6 +33,8 @@ struct props_smarthost {
 int	props_smarthost(const char *props, struct props_smarthost *sh);
 /* A port as a number or a numeric string, 25 when absent (NULL); -1 bad. */
 int	props_smarthost_port(struct json_object *);
+/* Why a "smarthost" property value cannot be used, or NULL when fine. */
+const char	*props_smarthost_check(struct json_object *sh);
 /* Free what props_smarthost() filled in, wiping the password. */
 void	props_smarthost_clear(struct props_smarthost *sh);
 

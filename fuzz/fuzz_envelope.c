@@ -2,7 +2,8 @@
  * Fuzz target: the JSON readers of a queued message (common/envelope.h:
  * the queue/ID.env reader qmgr runs at recovery on whatever is in the
  * spool; common/msgprops.h: the message properties from x-mq headers or
- * a JSON message).
+ * a JSON message; a RabbitMQ outbox message read as qmgr_mq.c does and
+ * turned into properties).
  *
  * Properties: bad text is an error with a cause, never a crash; an
  * envelope that reads also writes (qmgr panics when it cannot: a crash
@@ -18,6 +19,7 @@
 #include <json.h>
 
 #include "envelope.h"
+#include "json_strict.h"
 #include "fuzz.h"
 #include "msgprops.h"
 #include "props_route.h"
@@ -85,7 +87,11 @@ strict_json(const char *text)
 	return ok;
 }
 
-/* Normalized properties are JSON and normalize to themselves. */
+/*
+ * Normalized properties are JSON and normalize to themselves.  That they
+ * normalize again at all is checked apart (always): qmgr panics when its
+ * own output does not read back.
+ */
 static int
 normalize_ok(const char *text)
 {
@@ -94,16 +100,44 @@ normalize_ok(const char *text)
 
 	if (envelope_properties_normalize(text, &out) == -1)
 		return 1;
-	ok = 0;
-	if (envelope_properties_normalize(out, &out2) == 0) {
-		ok = strict_json(out) && strcmp(out, out2) == 0;
-		free(out2);
+	if (envelope_properties_normalize(out, &out2) == -1) {
+		fprintf(stderr, "normalized properties do not read back: "
+		    "%s\n", out);
+		abort();
 	}
+	ok = strict_json(out) && strcmp(out, out2) == 0;
+	free(out2);
 	free(out);
 	return ok;
 }
 
-/* The reproducer of the open bug: json-c's lenient number syntax. */
+/*
+ * A message from the RabbitMQ outbox, read as qmgr_mq_deliver() does
+ * (json_parse_object: one strict object, finite numbers), becomes the
+ * properties of a message through envelope_properties_normalize(), which
+ * must not fail on it: out_accept() log_panic()s if it does, and the
+ * broker would give the same message to the restarted qmgr again.
+ */
+static void
+check_outbox(const char *data, size_t size)
+{
+	struct json_object	*o;
+	char			*props;
+
+	if ((o = json_parse_object(data, size)) == NULL)
+		return;
+	json_object_object_del(o, "mime");
+	if (envelope_properties_normalize(json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+	    &props) == -1) {
+		fprintf(stderr, "an outbox object qmgr would panic on\n");
+		abort();
+	}
+	free(props);
+	json_object_put(o);
+}
+
+/* The reproducer of a fixed bug: json-c's lenient number syntax. */
 static int
 probe_lenient_numbers(void)
 {
@@ -202,6 +236,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	/* As read from a file: exactly these bytes, NUL or not. */
 	check_envelope((const char *)data, size);
+	check_outbox((const char *)data, size);
 	text = xstrndup((const char *)data, size);
 	check_properties(text);
 	if (msgprops_parse_time(text, &t) == 0)

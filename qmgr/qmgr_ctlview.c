@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_strict.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -353,10 +354,8 @@ show_properties(const char *text)
 {
 	struct json_object	*p = NULL, *sh, *pw;
 
-	if (text == NULL || (p = json_tokener_parse(text)) == NULL ||
-	    !json_object_is_type(p, json_type_object)) {
-		if (p != NULL)
-			json_object_put(p);
+	if (text == NULL || (p = json_parse_object(text, strlen(text))) ==
+	    NULL) {
 		return json_object_new_object();
 	}
 	if (json_object_object_get_ex(p, "smarthost", &sh) &&

@@ -48,7 +48,9 @@
 #include <json-c/json.h>
 
 #include "dsn.h"
+#include "json_strict.h"
 #include "log.h"
+#include "props_smarthost.h"
 #include "proto.h"
 #include "qmgr.h"
 #include "xmalloc.h"
@@ -310,13 +312,9 @@ inbound_json(struct qmgr_msg *m, size_t i, const char *data, size_t len)
 	struct json_object	*o, *ips;
 	char			*text;
 
-	o = json_tokener_parse(m->env.properties != NULL ?
-	    m->env.properties : "{}");
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		if (o != NULL)
-			json_object_put(o);
+	if (m->env.properties == NULL || (o = json_parse_object(
+	    m->env.properties, strlen(m->env.properties))) == NULL)
 		o = json_object_new_object();
-	}
 	json_object_object_add(o, "envelope",
 	    json_object_new_string(m->env.sender));
 	json_object_object_add(o, "recipient",
@@ -561,8 +559,6 @@ out_check(struct json_object *o)
 
 	if (o == NULL)
 		return "not valid JSON";
-	if (!json_object_is_type(o, json_type_object))
-		return "not a JSON object";
 	if (!json_object_object_get_ex(o, "recipient", &v))
 		return "no recipient";
 	if ((s = get_str(o, "recipient")) == NULL || !addr_ok(s, 0))
@@ -574,6 +570,10 @@ out_check(struct json_object *o)
 		return "no mime";
 	if (!json_object_is_type(v, json_type_string))
 		return "mime is not a string";
+	/* A smarthost it names but mtad cannot use: never another host. */
+	if (json_object_object_get_ex(o, "smarthost", &v) && v != NULL &&
+	    (s = props_smarthost_check(v)) != NULL)
+		return s;
 	return NULL;
 }
 
@@ -711,22 +711,11 @@ out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 void
 qmgr_mq_deliver(uint64_t tag, const char *body, size_t len)
 {
-	struct json_tokener	*tok;
-	struct json_object	*o = NULL;
+	struct json_object	*o;
 	const char		*reason;
 	uint32_t		 gen = qmgr_amqp_generation();
 
-	if (len <= INT32_MAX) {
-		tok = json_tokener_new();
-		o = json_tokener_parse_ex(tok, body, (int)len);
-		if (o != NULL && (json_tokener_get_error(tok) !=
-		    json_tokener_success ||
-		    json_tokener_get_parse_end(tok) != len)) {
-			json_object_put(o);	/* trailing data */
-			o = NULL;
-		}
-		json_tokener_free(tok);
-	}
+	o = json_parse_object(body, len);
 	if ((reason = out_check(o)) != NULL) {
 		out_reject(tag, gen, o, body, len, reason);
 		return;
