@@ -3,6 +3,7 @@
 #   make            build build/sbin/{mtad,mtactl}, build/libexec/mtad/*
 #   make check      install missing test deps, build, run every test
 #   make fuzz       build the libFuzzer targets into build-fuzz/ (fuzz/README)
+#   make bench      mtad against Postfix (BENCHMARKS.md); not part of check
 #   make run        build, then run mtad in the foreground on 127.0.0.1:2525
 #   make deps       install missing Debian packages (quiet when all present)
 #   make SAN=1      build with AddressSanitizer + UBSan into build-san/
@@ -99,7 +100,7 @@ lint-conf: $(BUILD)/sbin/mtad
 
 # --- fuzzing (libFuzzer, clang, ASan + UBSan; see fuzz/) ----------------------
 # make fuzz: the targets in build-fuzz/fuzz/; make fuzz-check: each runs
-# FUZZ_TIME seconds on fuzz/corpus/NAME and fails on any finding.
+# FUZZ_TIME seconds on tests/fuzz/NAME and fails on any finding.
 FUZZ_BUILD	 = build-fuzz
 FUZZ_TIME	?= 6
 FUZZ_SAN	 = -fsanitize=fuzzer-no-link,address,undefined \
@@ -119,6 +120,17 @@ $(BUILD)/fuzz/%: $(OBJ)/fuzz/%.o $(LIBCOMMON)
 
 fuzz-check: fuzz
 	sh fuzz/check.sh $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ_NAMES)
+
+# --- benchmarks (bench/, BENCHMARKS.md; not part of check) ------------------
+# Installs Debian's postfix if missing (no configuration, not started),
+# builds the optimized tree, runs every scenario and rewrites the table in
+# BENCHMARKS.md.  BENCH_ARGS: e.g. --quick, --only 1,3, --perf 1.
+BENCH_ARGS ?=
+bench: deps
+	@[ "$(SAN)" != 1 ] || { echo "make bench: not with SAN=1"; exit 1; }
+	sh bench/install-postfix.sh
+	$(MAKE) all
+	/usr/bin/python3 bench/run.py --build $(CURDIR)/$(BUILD) $(BENCH_ARGS)
 
 # --- run -----------------------------------------------------------------
 RUN_DIR	 = $(CURDIR)/run
@@ -193,6 +205,6 @@ clean:
 	rm -rf build build-san build-fuzz run
 
 .PHONY: all check unit lint-conf run deps install uninstall clean \
-	fuzz fuzz-bins fuzz-check
+	fuzz fuzz-bins fuzz-check bench
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Run each libFuzzer target for a bounded time on its seed corpus
-# (fuzz/corpus/NAME, read only) plus a scratch corpus under the build
+# (tests/fuzz/NAME, read only) plus a scratch corpus under the build
 # directory, and fail on the first crash, leak, timeout or property
 # failure.  The crashing input is kept as BUILD/artifacts/NAME-crash-*;
 # minimize it with  BUILD/fuzz/NAME -minimize_crash=1 -runs=10000 FILE
-# and add it to fuzz/corpus/NAME as a regression input.
+# and add it to tests/fuzz/NAME as a regression input.
 #
 #	fuzz/check.sh BUILD SECONDS NAME...
 set -u
@@ -18,7 +18,7 @@ mkdir -p "$build/artifacts" "$build/log"
 for t in "$@"; do
 	scratch="$build/corpus/$t"
 	rm -rf "$scratch"
-	mkdir -p "$scratch" "fuzz/corpus/$t"
+	mkdir -p "$scratch" "tests/fuzz/$t"
 	log="$build/log/$t.log"
 	# fuzz/NAME.options: more libFuzzer flags, one a line (OSS-Fuzz's
 	# idea); fuzz_conf turns leak checks off while it explores, as
@@ -28,10 +28,10 @@ for t in "$@"; do
 	if "$build/fuzz/$t" -max_total_time="$secs" -timeout=10 \
 	    -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
 	    -artifact_prefix="$build/artifacts/$t-" $opts \
-	    "$scratch" "fuzz/corpus/$t" >"$log" 2>&1 &&
+	    "$scratch" "tests/fuzz/$t" >"$log" 2>&1 &&
 	    "$build/fuzz/$t" -runs=0 -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix="$build/artifacts/$t-" \
-	    "$scratch" "fuzz/corpus/$t" >"$log.replay" 2>&1; then
+	    "$scratch" "tests/fuzz/$t" >"$log.replay" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 		rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 		cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
