@@ -90,6 +90,7 @@ struct conf {
 	int			 smtp_max_connections;
 	int			 smtp_max_connections_per_ip;
 	int			 smtp_session_timeout;
+	int			 smtp_greet_delay;
 
 	/* routing (smtp; qmgr only needs to know whether a smarthost is set) */
 	char			*smarthost;

@@ -74,6 +74,10 @@ const struct conf_key conf_table[] = {
 	{ "smtp-session-timeout", CONF_T_INT, F(smtp_session_timeout), "1800",
 	  0, 86400, P_SMTPD, 0,
 	  "seconds a session may last in all; 0: no limit" },
+	{ "smtp-greet-delay", CONF_T_INT, F(smtp_greet_delay), "0", 0, 30,
+	  P_SMTPD, 0,
+	  "seconds to wait before the greeting; a client that talks first "
+	  "is dropped" },
 
 	/* --- routing --------------------------------------------------- */
 	{ "smarthost", CONF_T_STR, F(smarthost), "\"\"", 0, 0,

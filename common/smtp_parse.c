@@ -387,6 +387,8 @@ static int
 smtp_mail_param(const char *key, const char *val,
     struct smtp_mail_params *mp, int *seen_size, const char **reply)
 {
+	char	auth[DSN_ORCPT_MAX + 1];
+
 	if (strcasecmp(key, "SIZE") == 0) {
 		if ((*seen_size)++ || smtp_param_size(val, &mp->size)) {
 			*reply = "501 5.5.4 Bad SIZE parameter";
@@ -422,7 +424,15 @@ smtp_mail_param(const char *key, const char *val,
 			return 501;
 		}
 	} else if (strcasecmp(key, "AUTH") == 0) {
-		/* RFC 4954 5: accepted and ignored (we do not trust it). */
+		/*
+		 * RFC 4954 5: "<>" or an xtext mailbox, checked, then
+		 * ignored (we do not trust it).
+		 */
+		if (strcmp(val, "<>") != 0 && smtp_param_xtext(val,
+		    DSN_ORCPT_MAX, auth, sizeof(auth)) == -1) {
+			*reply = "501 5.5.4 Bad AUTH parameter";
+			return 501;
+		}
 	} else {
 		*reply = "555 5.5.4 Unsupported MAIL parameter";
 		return 555;

@@ -294,6 +294,26 @@ command_account(struct session *s, int idx)
 	}
 }
 
+/*
+ * Is this unknown verb another protocol talking to our port: an HTTP
+ * request line (a proxy abused to reach us, a browser form) or a header
+ * line ("Host: ...")?  Postfix's smtpd_forbidden_commands: disconnect.
+ */
+static int
+command_forbidden(const char *verb)
+{
+	static const char *const http[] = { "GET", "POST", "CONNECT", "HEAD",
+	    "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH" };
+	size_t	i, len = strlen(verb);
+
+	if (len > 1 && verb[len - 1] == ':')
+		return 1;
+	for (i = 0; i < sizeof(http) / sizeof(http[0]); i++)
+		if (strcasecmp(verb, http[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* Split off the verb, look it up; -1 when unknown. */
 static int
 command_find(char *buf, char **arg)
@@ -337,10 +357,18 @@ command_line(struct session *s, const char *line, size_t len)
 		memcpy(buf, line, len);
 		buf[len] = '\0';
 		/* AUTH carries credentials: never log its argument. */
+		log_escape(esc, sizeof(esc), buf, len);
 		log_debug("< %s: %s", s->peer_ip,
-		    strncasecmp(buf, "AUTH ", 5) == 0 ? "AUTH ..." :
-		    log_escape(esc, sizeof(esc), buf, len));
-		if ((idx = command_find(buf, &arg)) == -1)
+		    strncasecmp(buf, "AUTH ", 5) == 0 ? "AUTH ..." : esc);
+		if ((idx = command_find(buf, &arg)) == -1 &&
+		    command_forbidden(buf)) {
+			log_warnx("non-SMTP command from unknown[%s]: %s",
+			    s->peer_ip, esc);
+			s->flags |= SF_ENDED;
+			session_reply(s, "221 2.7.0 Error: I can break rules, "
+			    "too. Goodbye.");
+			session_close(s);
+		} else if (idx == -1)
 			session_reply(s, "500 5.5.2 Error: command not "
 			    "recognized");
 		else {

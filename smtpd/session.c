@@ -52,6 +52,7 @@ static void	session_io_cb(int, short, void *);
 static void	session_update(struct session *);
 static void	session_timer_cb(int, short, void *);
 static void	session_process(struct session *);
+static void	session_greet(struct session *);
 
 /* Refuse a connection before it becomes a session: one reply, close. */
 static void
@@ -174,6 +175,46 @@ session_start(struct session *s)
 		    "from %s", smtpd_env.hostname, s->peer_ip);
 		s->flags |= SF_ENDED;
 		session_resume(s, S_CLOSING);
+		return;
+	}
+	/* TLS clients speak first (their hello): no pre-greet rule then. */
+	if (smtpd_env.greet_delay > 0 && !(s->flags & SF_TLS_IMPLICIT)) {
+		session_enter(s, S_GREET);
+		session_update(s);
+		return;
+	}
+	session_greet(s);
+}
+
+/*
+ * The client talked before the greeting: it does not wait for replies,
+ * so it is no SMTP client (a spam engine, a misdirected protocol).  Its
+ * input is never read as commands: drop it, reply, disconnect, as
+ * Postfix's postscreen and smtpd_forbid_unauth_pipelining do.
+ */
+static void
+session_pregreet(struct session *s)
+{
+	char	buf[4096];
+
+	log_info("NOQUEUE: reject: CONNECT from unknown[%s]: 554 5.5.0 Error: "
+	    "SMTP protocol synchronization; pre-greet data", s->peer_ip);
+	/* Discard what is there, so that close() does not reset the 554. */
+	(void)recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	session_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
+	s->flags |= SF_ENDED;
+	session_resume(s, S_CLOSING);
+}
+
+/* Send the 220, unless the client already talked. */
+static void
+session_greet(struct session *s)
+{
+	char	c;
+
+	if (!(s->flags & SF_TLS_IMPLICIT) &&
+	    recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		session_pregreet(s);
 		return;
 	}
 	session_reply(s, "220 %s ESMTP mtad", smtpd_env.hostname);
@@ -314,6 +355,10 @@ session_enter(struct session *s, enum session_state state)
 		tv.tv_sec = SMTPD_AUTH_DELAY;
 		evtimer_add(&s->ev_timer, &tv);
 		break;
+	case S_GREET:
+		tv.tv_sec = smtpd_env.greet_delay;
+		evtimer_add(&s->ev_timer, &tv);
+		break;
 	case S_COMMAND:
 	case S_DATA:
 	case S_STARTTLS:
@@ -325,7 +370,9 @@ session_enter(struct session *s, enum session_state state)
 		evtimer_del(&s->ev_timer);
 		break;
 	case S_CLOSING:
-		tv.tv_sec = SMTPD_CLOSE_LINGER;
+		/* A client that does not read keeps its slot no longer. */
+		if (tv.tv_sec > SMTPD_CLOSE_LINGER)
+			tv.tv_sec = SMTPD_CLOSE_LINGER;
 		evtimer_add(&s->ev_timer, &tv);
 		break;
 	}
@@ -472,6 +519,20 @@ session_command(struct session *s)
 	switch (r) {
 	case SMTP_LINE_OK:
 		command_line(s, line, linelen);
+		/*
+		 * Without EHLO there is no PIPELINING (RFC 2920): input after
+		 * a command, before its reply, means the client does not
+		 * wait for replies.  Drop it, as Postfix 3.9 does.
+		 */
+		if (!(s->flags & SF_EHLO) && s->inoff < s->inlen &&
+		    s->state != S_CLOSING && s->state != S_STARTTLS) {
+			log_info("improper command pipelining after %s from "
+			    "unknown[%s]", s->last_verb, s->peer_ip);
+			session_reply(s, "554 5.5.0 Error: SMTP protocol "
+			    "synchronization");
+			s->flags |= SF_ENDED;
+			session_close(s);
+		}
 		return 1;
 	case SMTP_LINE_LONG:
 		command_line(s, NULL, 0);
@@ -586,6 +647,10 @@ session_io_cb(int fd, short ev, void *arg)
 		proxy_input(s);		/* may free s, or greet */
 		return;
 	}
+	if (s->state == S_GREET) {
+		session_pregreet(s);	/* input or EOF before the 220 */
+		return;
+	}
 	if (((ev & EV_READ) || (s->flags & SF_TLS_RWANTW)) &&
 	    session_read(s) == -1)
 		return;
@@ -604,6 +669,10 @@ session_timer_cb(int fd, short ev, void *arg)
 	}
 	if (s->state == S_AUTH_FAIL) {
 		auth_fail_done(s);
+		return;
+	}
+	if (s->state == S_GREET) {
+		session_greet(s);
 		return;
 	}
 	if (s->state == S_PROXY) {
@@ -647,7 +716,8 @@ session_kill_all(void)
 
 	while ((s = TAILQ_FIRST(&sessions)) != NULL) {
 		/* A proxy that has not sent its header was never greeted. */
-		if (s->state != S_CLOSING && s->state != S_PROXY)
+		if (s->state != S_CLOSING && s->state != S_PROXY &&
+		    s->state != S_GREET)
 			session_reply(s, "421 4.3.2 %s Service shutting down",
 			    smtpd_env.hostname);
 		if (s->outlen > s->outoff &&

@@ -127,6 +127,7 @@ smtpd_apply(const struct conf *conf, char **cause)
 	    conf->smtp_max_connections : 0;
 	smtpd_env.max_conn_per_ip = conf->smtp_max_connections_per_ip;
 	smtpd_env.session_timeout = conf->smtp_session_timeout;
+	smtpd_env.greet_delay = conf->smtp_greet_delay;
 	smtpd_env.mq_headers = conf->smtp_mq_headers;
 	return 0;
 }

@@ -14,7 +14,9 @@
  *	proxy.c		the HAProxy PROXY header before the greeting
  *
  * A session is a small state machine.  It reads a PROXY header in
- * S_PROXY (clients in smtp-proxy only, before the greeting), commands in
+ * S_PROXY (clients in smtp-proxy only, before the greeting), waits out
+ * smtp-greet-delay in S_GREET (a client that talks then is dropped),
+ * commands in
  * S_COMMAND, waits for qmgr in S_WAIT_CREATE and S_WAIT_COMMIT (input is
  * buffered, not processed), streams the message in S_DATA and, once it
  * decided to end, drains its output in S_CLOSING.  S_STARTTLS flushes the
@@ -62,6 +64,7 @@ struct smtpd_env {
 	int			 max_connections; /* 0: no limit */
 	int			 max_conn_per_ip; /* 0: no limit */
 	int			 session_timeout; /* seconds, 0: none */
+	int			 greet_delay;	/* seconds before the 220 */
 	int			 mq_headers;	/* smtp-mq-headers */
 	struct netaddr_range	 range;		/* clients allowed in */
 	struct netaddr_range	 proxy;		/* must send a PROXY header */
@@ -77,6 +80,7 @@ extern struct smtpd_env	smtpd_env;
 
 enum session_state {
 	S_PROXY,		/* reading the PROXY header, no greeting yet */
+	S_GREET,		/* smtp-greet-delay: the client must not talk */
 	S_COMMAND,		/* reading commands */
 	S_STARTTLS,		/* flushing the 220 to STARTTLS */
 	S_AUTH,			/* reading an AUTH response line */

@@ -144,11 +144,13 @@ def test_proxy_header_from_non_proxy_client_not_trusted(mtad_factory,
     msg = sink.wait_match(b"Subject: not proxied")
     assert b"192.0.2.99" not in msg.content
     assert b"(unknown [127.0.0.1])" in msg.content
-    # v2's binary signature: the session ends at the QUIT it contains.
+    # v2's binary signature: lines sent without waiting for replies and
+    # without EHLO, so the session ends at once (554 5.5.0, pipelining
+    # not allowed) or at the QUIT it contains.
     with Client(m.port, source="127.0.0.1") as c:
         c.send(proxy_v2("192.0.2.98", "198.51.100.7"))
         assert c.closed_within(3)
-        assert b"221" in c.buf
+        assert b"221" in c.buf or b"554 5.5.0" in c.buf, c.buf
     assert "192.0.2.98" not in m.log()
     assert "192.0.2.99]" not in m.log()
 

@@ -207,6 +207,19 @@ test_mail_params(void **state)
 	assert_int_equal(smtp_parse_mail_params("FOO=1", &mp, &reply), 555);
 	assert_string_equal(reply, "555 5.5.4 Unsupported MAIL parameter");
 	assert_int_equal(smtp_parse_mail_params("=x", &mp, &reply), 501);
+	/* AUTH=: "<>" or an xtext mailbox (RFC 4954 5), else 501. */
+	assert_int_equal(smtp_parse_mail_params("AUTH=<>", &mp, &reply), 0);
+	assert_int_equal(smtp_parse_mail_params("AUTH=u+40a.test", &mp,
+	    &reply), 0);
+	assert_int_equal(smtp_parse_mail_params("AUTH=u+ZZa.test", &mp,
+	    &reply), 501);
+	assert_string_equal(reply, "501 5.5.4 Bad AUTH parameter");
+	assert_int_equal(smtp_parse_mail_params("AUTH=a+00", &mp, &reply),
+	    501);
+	assert_int_equal(smtp_parse_mail_params("AUTH", &mp, &reply), 501);
+	assert_int_equal(smtp_parse_mail_params("SIZE=-1", &mp, &reply), 501);
+	assert_int_equal(smtp_parse_mail_params(
+	    "SIZE=99999999999999999999999", &mp, &reply), 501);
 
 	/* DSN and SMTPUTF8 parameters: tests/unit/test_smtpd_dsn.c */
 	assert_int_equal(smtp_parse_rcpt_params("", &rp, &reply), 0);
