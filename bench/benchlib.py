@@ -73,7 +73,7 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-# --- processes by pid ------------------------------------------------------------
+# --- processes by pid --------------------------------------------------------
 
 def proc_start(pid):
     """The start time of pid (field 22 of /proc/PID/stat), or None."""
@@ -161,7 +161,7 @@ def mem_kb(pid):
     return rss, pss
 
 
-# --- CPU accounting --------------------------------------------------------------
+# --- CPU accounting ----------------------------------------------------------
 
 class CpuGroup:
     """
@@ -213,8 +213,17 @@ class CpuGroup:
             except OSError:
                 pass
 
+    @classmethod
+    def remove_all(cls):
+        """At exit: every group of this run that is empty by now."""
+        for p in cls.ROOT.glob("mtadbench-%d-*" % os.getpid()):
+            try:
+                p.rmdir()
+            except OSError:
+                pass
 
-# --- smtp-sink ---------------------------------------------------------------------
+
+# --- smtp-sink ---------------------------------------------------------------
 
 class Sink:
     """
@@ -299,7 +308,7 @@ class Sink:
         self.proc = None
 
 
-# --- smtp-source ---------------------------------------------------------------
+# --- smtp-source -------------------------------------------------------------
 
 def source_argv(port, count, sessions, size, rcpt, reuse=False):
     """smtp-source sending count messages of size bytes to rcpt."""
@@ -368,7 +377,7 @@ class Load:
                 p.wait(5)
 
 
-# --- the machine -----------------------------------------------------------------
+# --- the machine -------------------------------------------------------------
 
 def machine():
     """Cores, CPU model, memory, and the disk and filesystem of /tmp."""
@@ -394,15 +403,46 @@ def machine():
                 else "non-rotational") if rota.exists() else "?"
         model = Path("/sys/block/%s/device/model" % name)
         vendor = Path("/sys/block/%s/device/vendor" % name)
-        drv = "virtio" if name.startswith("vd") else ""
         desc = " ".join(x.read_text().strip() for x in (vendor, model)
-                        if x.exists()) or drv
+                        if x.exists())
+        if name.startswith("vd") or desc == "0x1af4":
+            desc = "virtio-blk"
         info["disk"] = "%s (%s%s)" % (name, desc + ", " if desc else "",
                                       "kernel reports " + kind)
+        if fstype in ("ext3", "ext4"):
+            jbd = Path("/proc/fs/jbd2")
+            has = jbd.is_dir() and any(e.name.startswith(name)
+                                       for e in jbd.iterdir())
+            info["fs"] += " (with a journal)" if has else " (no journal)"
     except (OSError, IndexError, subprocess.SubprocessError):
         pass
     info["kernel"] = os.uname().release
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, fstype, opts = line.split()[:4]
+                if dev == info.get("fs", "").split(" on ")[-1].split()[0]:
+                    info["mount_opts"] = opts
+                    break
+    except (OSError, ValueError):
+        pass
     return info
+
+
+def tree():
+    """The commit measured, and how many files differ from it."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(REPO)] + list(a),
+                              capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = len([x for x in git("status", "--porcelain",
+                                    "--untracked-files=no").splitlines()
+                     if x.strip()])
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return "%s%s" % (head, " + %d changed file(s)" % dirty if dirty else "")
 
 
 def loadavg():

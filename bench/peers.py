@@ -14,6 +14,7 @@ Every process is stopped by its pid (or Postfix's own stop command, then
 the pids left in its cgroup); nothing is found or killed by name.
 """
 
+import importlib.util
 import json
 import os
 import pwd
@@ -332,11 +333,8 @@ class Broker:
 
     @staticmethod
     def available():
-        try:
-            import pika  # noqa: F401
-        except ImportError:
-            return False
-        return os.path.exists(Broker.SERVER)
+        return (importlib.util.find_spec("pika") is not None and
+                os.path.exists(Broker.SERVER))
 
     @property
     def url(self):

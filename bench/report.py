@@ -28,8 +28,14 @@ def rate_row(sid, sc):
     m = sc["median"]
     cpu = sc.get("cpu_ms", {})
     errs = sc.get("errors", {})
-    note = "; ".join("%s: %d failed run(s)" % (k, len(v))
-                     for k, v in errs.items())
+    notes = []
+    for k, name in (("mtad", "mtad"), ("postfix", "Postfix"),
+                    ("none", "no MTA")):
+        rates = [r["rate"] for r in sc["runs"].get(k, []) if "rate" in r]
+        if len(rates) > 1:
+            notes.append("%s %s–%s" % (name, f0(min(rates)), f0(max(rates))))
+    notes += ["%s: %d failed run(s)" % (k, len(v)) for k, v in errs.items()]
+    note = "; ".join(notes)
     return "| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
         sid, p["title"], f0(m.get("mtad")), f0(m.get("postfix")),
         "—" if sc.get("ratio") is None else "%.2f×" % sc["ratio"],
@@ -39,7 +45,8 @@ def rate_row(sid, sc):
 
 def throughput_table(res):
     rows = ["| # | scenario | mtad msg/s | Postfix msg/s | mtad/Postfix | "
-            "no MTA msg/s | mtad CPU ms/msg | Postfix CPU ms/msg | notes |",
+            "no MTA msg/s | mtad CPU ms/msg | Postfix CPU ms/msg | "
+            "range of the repetitions |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for sid, sc in res["scenarios"].items():
         if sc["params"]["kind"] == "rate":
@@ -58,9 +65,9 @@ def throughput_table(res):
                                           "s" if r["instances"] > 1 else "")
             if "rate" in r:
                 rows.append("| 7 | %s | %s | (no bridge) | — | — | %s | — "
-                            "| %d results published |" % (
+                            "| %s results published |" % (
                                 what, f0(r["rate"]), f2(r.get("cpu_ms")),
-                                r.get("results", 0)))
+                                f0(r.get("results", 0))))
             else:
                 rows.append("| 7 | %s | failed: %s | | | | | | |" % (
                     what, r.get("error", "?")[:200].replace("|", "/")))
@@ -99,22 +106,24 @@ def resource_table(res):
             f0(n), mb(m.get("qmgr_rss_kb")), mb(p.get("qmgr_rss_kb"))))
         rows.append("| 6 | all processes, RSS sum | %s | %s |" % (
             mb(m.get("total_rss_kb")), mb(p.get("total_rss_kb"))))
-        rows.append("| 6 | queue listing (`mtactl queue` / `postqueue -p`)"
-                    " | %s s | %s s |" % (f2(m.get("queue_cmd_s")),
-                                          f2(p.get("queue_cmd_s"))))
+        rows.append("| 6 | queue listing (`mtactl queue` / `postqueue -p`,"
+                    " `qshape deferred`) | %s s | %s s, %s s |" % (
+                        f2(m.get("queue_cmd_s")), f2(p.get("queue_cmd_s")),
+                        f2(p.get("qshape_s"))))
         rows.append("| 6 | stop (SIGTERM / `postfix stop`) | %s s | %s s |"
                     % (f2(m.get("stop_s")), f2(p.get("stop_s"))))
-        rows.append("| 6 | queue manager RSS just after the restart | %s "
-                    "| %s |" % (mb(m.get("qmgr_rss_restart_kb")),
-                                mb(p.get("qmgr_rss_restart_kb"))))
-        rows.append("| 6 | restart until it greets (recovery) | %s s | %s s "
-                    "|" % (f2(m.get("ready_s")), f2(p.get("ready_s"))))
+        rows.append("| 6 | restart until it greets | %s s | %s s |" % (
+            f2(m.get("ready_s")), f2(p.get("ready_s"))))
+        rows.append("| 6 | restart until qmgr has read the whole spool | "
+                    "%s s | (reads on demand) |" % f2(m.get("recovered_s")))
+        rows.append("| 6 | qmgr RSS after reading the spool | %s | — |" % (
+            mb(m.get("qmgr_rss_restart_kb"))))
         rows.append("| 6 | restart until the first message is at the sink,"
                     " by itself | %s | %s |" % (resumed(m), resumed(p)))
         rows.append("| 6 | flush (`mtactl flush` / `postqueue -f`) until the"
                     " first message is at the sink | %s | %s |" % (
                         flushed(m), flushed(p)))
-        rows.append("| 6 | restart until 1,000 messages are at the sink | "
+        rows.append("| 6 | then until 1,000 messages are at the sink | "
                     "%s s | %s s |" % (f2(m.get("first_1000_s")),
                                        f2(p.get("first_1000_s"))))
         for k, v in (("mtad", m), ("postfix", p)):
@@ -194,13 +203,15 @@ def targets(res):
 def machine(res):
     m = res["machine"]
     fs = m.get("fsync_ms") or (None, None)
-    return ("Machine: %s cores (%s), %s GB RAM, kernel %s; spool and queue "
-            "on %s, disk %s; write+fsync of 4 KiB %s ms, rename+fsync(dir) "
+    return ("Tree: %s.  Machine: %s cores (%s), %s GB RAM, kernel %s; spool "
+            "and queue on %s (mount options %s), disk %s; write+fsync of "
+            "4 KiB %s ms, rename+fsync(dir) "
             "%s ms (measured at the start of the run).  Load average %s at "
             "the start, %s at the end.  Run started %s, took %.0f s, %d "
             "repetition(s)%s." % (
-                m.get("cores"), m.get("cpu", "?"), m.get("mem_gb", "?"),
-                m.get("kernel"), m.get("fs", "?"), m.get("disk", "?"),
+                res.get("tree", "?"), m.get("cores"), m.get("cpu", "?"),
+                m.get("mem_gb", "?"), m.get("kernel"), m.get("fs", "?"),
+                m.get("mount_opts", "?"), m.get("disk", "?"),
                 "%.3f" % fs[0] if fs[0] else "?",
                 "%.3f" % fs[1] if fs[1] else "?",
                 res.get("load_start"), res.get("load_end"),

@@ -11,9 +11,11 @@ part of BENCHMARKS.md; see that file for what each scenario measures.
 --quick    small sizes, one repetition (for development; the report is
            only written when --report is given)
 --only     run these scenarios only
---perf     perf record -g the mtad processes during the last mtad run of
-           these rate scenarios; the reports land in OUT/perf-*.txt
-Results: OUT/results.json (default BUILD/bench/).  Must run as root
+--perf     after the measured runs of these rate scenarios, one more run
+           of each MTA under perf record -g (not counted); the reports
+           land in OUT/perf-MTA-N.txt
+Results: OUT/results.json for a full run, OUT/results-partial.json for
+--quick or --only (default OUT: BUILD/bench/).  Must run as root
 (Postfix and smtp-sink need it; mtad drops to nobody).
 """
 
@@ -119,6 +121,7 @@ def main():
     preflight(ctx)
     benchlib.raise_nofile()
     atexit.register(lambda: shutil.rmtree(ctx.tmp, ignore_errors=True))
+    atexit.register(benchlib.CpuGroup.remove_all)
     atexit.register(benchlib.kill_all_started)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
@@ -127,6 +130,7 @@ def main():
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "quick": args.quick, "reps": ctx.reps,
         "machine": benchlib.machine(),
+        "tree": benchlib.tree(),
         "load_start": benchlib.loadavg(),
         "scenarios": {},
     }
@@ -134,6 +138,8 @@ def main():
     results["machine"]["fsync_ms"] = fs
     log("machine: %s; fsync %.3f ms, dir fsync %.3f ms" % (
         results["machine"], fs[0], fs[1]))
+    # A partial or quick run does not replace the last full run's file.
+    name = "results.json" if args.report else "results-partial.json"
     t_all = time.monotonic()
     for sid in wanted:
         sc = dict(FULL[sid], id=sid)
@@ -144,13 +150,12 @@ def main():
         r = KINDS[sc["kind"]](ctx, sid, sc)
         r.update(params=sc, seconds=time.monotonic() - t)
         results["scenarios"][sid] = r
-        (ctx.out / "results.json").write_text(json.dumps(results, indent=1))
+        (ctx.out / name).write_text(json.dumps(results, indent=1))
     results["seconds"] = time.monotonic() - t_all
     results["load_end"] = benchlib.loadavg()
-    (ctx.out / "results.json").write_text(json.dumps(results, indent=1))
+    (ctx.out / name).write_text(json.dumps(results, indent=1))
     print(report.summary(results))
-    log("results in %s/results.json (%.0f s)" % (ctx.out,
-                                                   results["seconds"]))
+    log("results in %s/%s (%.0f s)" % (ctx.out, name, results["seconds"]))
     if args.report:
         report.update(Path(args.report), results)
         log("updated %s" % args.report)

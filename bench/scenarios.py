@@ -14,7 +14,6 @@ restart-to-first-delivery.  Scenario 7: the RabbitMQ bridge, outbox to
 sink, one and two instances.
 """
 
-import os
 import shutil
 import signal
 import statistics
@@ -53,7 +52,7 @@ def run_timeout(count):
     return 120 + count / 40
 
 
-# --- rate scenarios ----------------------------------------------------------------
+# --- rate scenarios ----------------------------------------------------------
 
 def make_peer(ctx, kind, sink_port, mode, extra=None, tag=None):
     wd = ctx.tmp / ("%s-%d" % (tag or kind, ctx.next_id()))
@@ -158,9 +157,7 @@ def rate_scenario(ctx, sid, sc):
         for kind in order:
             if kind not in ctx.mtas:
                 continue
-            perf = ctx.perf and kind == "mtad" and rep == reps - 1 and \
-                sid in ctx.perf_scenarios
-            r = rate_run(ctx, sc, kind, perf=perf)
+            r = rate_run(ctx, sc, kind)
             runs[kind].append(r)
             if "rate" in r:
                 log("  scenario %s rep %d %-7s %8.0f msg/s  (%.1f s, "
@@ -169,6 +166,14 @@ def rate_scenario(ctx, sid, sc):
                         "%.2f" % r["cpu_ms"] if r.get("cpu_ms") is not None
                         else "n/a"))
     out = {"runs": runs, "median": {}, "cpu_ms": {}, "proc_ms": {}}
+    if ctx.perf and sid in ctx.perf_scenarios:
+        # Profiled runs come after the measured ones and are not counted:
+        # perf slows what it watches.
+        out["perf_runs"] = [rate_run(ctx, sc, k, perf=True)
+                            for k in ("mtad", "postfix") if k in ctx.mtas]
+        for r in out["perf_runs"]:
+            log("  scenario %s %s under perf: %s" % (
+                sid, r["kind"], r.get("perf") or r.get("error")))
     for kind, rs in runs.items():
         ok = [r for r in rs if "rate" in r]
         out["median"][kind] = median([r["rate"] for r in ok])
@@ -190,12 +195,15 @@ def rate_scenario(ctx, sid, sc):
     return out
 
 
-# --- perf ------------------------------------------------------------------------
+# --- perf --------------------------------------------------------------------
 
 def start_perf(ctx, peer, sc):
-    """perf record -g on the MTA's processes while the run lasts."""
+    """
+    perf record -g on the MTA's processes while the run lasts (Postfix's
+    master included, so that the daemons it forks later are followed).
+    """
     pids = ",".join(str(p) for p in peer.pids())
-    out = ctx.out / ("perf-%s.data" % peer.name)
+    out = ctx.out / ("perf-%s-%s.data" % (peer.name, sc["id"]))
     p = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999",
                           "-o", str(out), "-p", pids],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -212,15 +220,19 @@ def stop_perf(ctx, prof, sc, kind):
         signal_pid(p.pid, signal.SIGKILL)
         return None
     txt = ctx.out / ("perf-%s-%s.txt" % (kind, sc["id"]))
+    rep = ["perf", "report", "-i", str(data), "--stdio", "--no-children"]
     with open(txt, "w") as f:
-        subprocess.run(["perf", "report", "-i", str(data), "--stdio",
-                        "--no-children", "--sort", "comm,dso,symbol",
-                        "--percent-limit", "0.7", "-g", "none"],
-                       stdout=f, stderr=subprocess.DEVNULL, timeout=300)
+        for args in (["--sort", "comm,dso", "-g", "none"],
+                     ["--sort", "comm,dso,symbol", "--percent-limit", "0.5",
+                      "-g", "caller,0.5,callee,function,percent",
+                      "--max-stack", "12"]):
+            f.flush()
+            subprocess.run(rep + args, stdout=f, stderr=subprocess.DEVNULL,
+                           timeout=300)
     return str(txt)
 
 
-# --- scenario 5: idle sessions ---------------------------------------------------
+# --- scenario 5: idle sessions -----------------------------------------------
 
 def idle_run(ctx, kind, count, extra):
     peer = make_peer(ctx, kind, free_port(), "smarthost", extra=extra)
@@ -287,7 +299,7 @@ def idle_scenario(ctx, sid, sc):
     return out
 
 
-# --- scenario 6: a big queue, destination down --------------------------------------
+# --- scenario 6: a big queue, destination down -------------------------------
 
 def queued_run(ctx, kind, sc):
     n = sc["count"]
@@ -336,15 +348,23 @@ def queued_run(ctx, kind, sc):
         t = time.monotonic()
         peer.start(timeout=120)
         res["ready_s"] = time.monotonic() - t
-        res["qmgr_rss_restart_kb"] = peer.memory().get("qmgr", (0, 0))[0]
+        if kind == "mtad":
+            # mtad greets while qmgr still reads the spool: until when?
+            wait_until(lambda: queued_count(peer) >= n, 300,
+                       "qmgr to recover %d messages" % n, interval=0.1)
+            res["recovered_s"] = time.monotonic() - t
+            res["qmgr_rss_restart_kb"] = peer.memory().get("qmgr",
+                                                           (0, 0))[0]
         try:
             if kind == "postfix":
                 raise TimeoutError("Postfix is always flushed")
             # Does mtad resume by itself?  Its recipients wait for their
             # next retry (retries=3600) unless recovery makes them due.
-            wait_until(lambda: sink.first_at, sc["resume_timeout"],
+            left = sc["resume_timeout"] - (time.monotonic() - t)
+            wait_until(lambda: sink.first_at, max(0.1, left),
                        "the first delivery after the restart")
             res["resume_s"] = sink.first_at - t
+            tf = t
         except TimeoutError:
             res["resume_s"] = None
             # Ask for the queue to be run now: postqueue -f / mtactl flush.
@@ -358,7 +378,7 @@ def queued_run(ctx, kind, sc):
             res["flush_resume_s"] = sink.first_at - tf
             res["flush_restart_s"] = sink.first_at - t
         t1 = sink.wait_for(min(1000, n), 120)
-        res["first_1000_s"] = t1 - t
+        res["first_1000_s"] = t1 - tf   # from the restart or the flush
     except (RuntimeError, TimeoutError, subprocess.SubprocessError) as e:
         res["error"] = str(e) + " | " + peer.tail(5).replace("\n", " / ")
     finally:
@@ -378,6 +398,19 @@ def queued_run(ctx, kind, sc):
     return res
 
 
+def queued_count(peer):
+    """Messages in mtad's queue as `mtactl queue` counts them, or -1."""
+    r = peer.mtactl("queue", timeout=30)
+    for line in r.stdout.splitlines():
+        if line.startswith("total:"):
+            # total: 1 queues, 2000 messages, 2000 recipients (...)
+            try:
+                return int(line.split(",")[1].split()[0])
+            except (IndexError, ValueError):
+                return -1
+    return -1
+
+
 def queued_scenario(ctx, sid, sc):
     out = {}
     for kind in ("mtad", "postfix"):
@@ -386,7 +419,7 @@ def queued_scenario(ctx, sid, sc):
     return out
 
 
-# --- scenario 7: the RabbitMQ bridge ------------------------------------------------
+# --- scenario 7: the RabbitMQ bridge -----------------------------------------
 
 def bridge_present(ctx):
     """Why the bridge cannot be measured, or None when it can."""
