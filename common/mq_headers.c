@@ -147,25 +147,10 @@ static int
 mqh_hostname_ok(const char *v)
 {
 	struct in6_addr	 a6;
-	size_t		 label = 0;
 
-	if (strlen(v) > 255)
-		return 0;
 	if (inet_pton(AF_INET6, v, &a6) == 1)
 		return 1;
-	for (; *v != '\0'; v++) {
-		if (*v == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (isalnum((unsigned char)*v) || *v == '-' ||
-		    *v == '_') {
-			if (++label > 63)
-				return 0;
-		} else
-			return 0;
-	}
-	return label > 0;
+	return smtp_valid_labels(v, 0);
 }
 
 static int

@@ -78,7 +78,7 @@ smtp_atext(unsigned char c)
 static int
 smtp_valid_domain(const char *d)
 {
-	size_t	len = strlen(d), label = 0;
+	size_t	len = strlen(d);
 
 	if (len == 0 || len > 255)
 		return 0;
@@ -91,13 +91,23 @@ smtp_valid_domain(const char *d)
 				return 0;
 		return d[1] == '\0';
 	}
+	return smtp_valid_labels(d, 1);
+}
+
+int
+smtp_valid_labels(const char *d, int allow_8bit)
+{
+	size_t	label = 0;
+
+	if (strlen(d) > 255)
+		return 0;
 	for (; *d != '\0'; d++) {
 		if (*d == '.') {
 			if (label == 0)
 				return 0;
 			label = 0;
 		} else if (isalnum((unsigned char)*d) || *d == '-' ||
-		    *d == '_' || (unsigned char)*d >= 0x80) {
+		    *d == '_' || (allow_8bit && (unsigned char)*d >= 0x80)) {
 			if (++label > 63)
 				return 0;
 		} else

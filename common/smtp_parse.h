@@ -122,4 +122,10 @@ void	smtp_data_init(struct smtp_data *);
 int	smtp_data_feed(struct smtp_data *, const char *in, size_t inlen,
 	    size_t *used, char *out, size_t outcap, size_t *outlen);
 
+/*
+ * Dot-separated labels of 1..63 octets (letters, digits, '-', '_', and
+ * octets >= 0x80 when allow_8bit), 255 octets in all: 1 when valid.
+ */
+int	smtp_valid_labels(const char *, int allow_8bit);
+
 #endif
