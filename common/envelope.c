@@ -49,6 +49,7 @@ envelope_clear(struct envelope *env)
 	free(env->sender);
 	free(env->client);
 	free(env->local_ip);
+	free(env->bind_ip);
 	free(env->helo);
 	free(env->properties);
 	envelope_init(env);
@@ -143,6 +144,8 @@ envelope_to_json(const struct envelope *env, char **cause)
 	add_int(o, "received", env->received);
 	add_str(o, "client", env->client);
 	add_str(o, "local-ip", env->local_ip);
+	if (env->bind_ip != NULL)
+		add_str(o, "bind-ip", env->bind_ip);
 	add_str(o, "helo", env->helo);
 	add_int(o, "size", (int64_t)env->size);
 	json_object_object_add(o, "properties", props);
@@ -332,6 +335,11 @@ read_envelope(struct envelope *env, struct json_object *o, char **cause)
 	if ((s = get_str(o, "local-ip", cause)) == NULL)
 		return -1;
 	env->local_ip = xstrdup(s);
+	if (json_object_object_get_ex(o, "bind-ip", NULL)) {
+		if ((s = get_str(o, "bind-ip", cause)) == NULL)
+			return -1;
+		env->bind_ip = xstrdup(s);
+	}
 	if ((s = get_str(o, "helo", cause)) == NULL)
 		return -1;
 	env->helo = xstrdup(s);

@@ -5,7 +5,8 @@
  *
  *   { "id": "0A1B2C3D4E5F", "envelope": "sender@example.org",
  *     "received": 1764000000, "client": "host[192.0.2.1]",
- *     "local-ip": "192.0.2.10", "helo": "host.example.org",
+ *     "local-ip": "192.0.2.10", ["bind-ip": "10.0.0.5",]
+ *     "helo": "host.example.org",
  *     "size": 4211, "properties": { ... },
  *     "recipients": [ { "address": "rcpt@example.com",
  *                       "state": "queued|deferred|delivered|failed",
@@ -24,6 +25,10 @@
  * envelope files still load.  "held": true (written only when true) is
  * set by `mtactl hold`: qmgr does not schedule the recipient until it is
  * released, across restarts.
+ *
+ * "bind-ip" is there only when a PROXY header named another local address
+ * than the socket's own: "local-ip" is then the header's (what is logged
+ * and reported) and "bind-ip" the address to send from.
  *
  * This file only converts between the struct and that text, so that the
  * format is unit tested without a spool.  Times are unix seconds.
@@ -67,6 +72,7 @@ struct envelope {
 	int64_t			 received;
 	char			*client;
 	char			*local_ip;
+	char			*bind_ip;	/* NULL: local_ip (see above) */
 	char			*helo;
 	uint64_t		 size;
 	char			*properties;	/* JSON object text */

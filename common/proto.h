@@ -13,7 +13,7 @@
 #ifndef MTAD_PROTO_H
 #define MTAD_PROTO_H
 
-#define PROTO_VERSION	3
+#define PROTO_VERSION	4
 
 enum proc_type {
 	PROC_MASTER = 0,
@@ -72,7 +72,9 @@ enum proc_type {
 	/* peerid; u32 smtp code (451/452); str text */			\
 	X(MSG_QMGR_CREATE_FAIL,	P_QMGR,		P_SMTPD)			\
 	/* peerid; str msgid; str sender; str helo; str client addr;	\
-	 * str local addr; u64 size; str properties JSON ("{}");		\
+	 * str local addr (PROXY: the header's destination);		\
+	 * str bind addr (the socket's own local address: the source	\
+	 * address for delivery); u64 size; str properties JSON ("{}");	\
 	 * u32 nrcpt; nrcpt x (str recipient; str NOTIFY ("" = not	\
 	 * given, else "NEVER" or e.g. "SUCCESS,FAILURE,DELAY");		\
 	 * str ORCPT ("" or "addr-type;address", xtext decoded)).	\

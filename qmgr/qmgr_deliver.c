@@ -417,7 +417,9 @@ qmgr_deliver_job(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts, size_t n)
 	msgb_str(b, m->env.id);
 	msgb_str(b, qm->queue->key);
 	msgb_str(b, m->env.sender);
-	msgb_str(b, m->env.local_ip);
+	/* The source: the address the message came in on, as bound here. */
+	msgb_str(b, m->env.bind_ip != NULL ? m->env.bind_ip :
+	    m->env.local_ip);
 	msgb_str(b, m->env.properties);
 	msgb_u64(b, m->env.size);
 	msgb_u32(b, (uint32_t)n);

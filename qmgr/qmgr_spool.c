@@ -497,7 +497,7 @@ static struct pending *
 commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 {
 	struct pending	*p;
-	const char	*id, *sender, *helo, *client, *local, *props;
+	const char	*id, *sender, *helo, *client, *local, *bind, *props;
 	const char	**rcpts;
 	char		 eid[LOG_TEXT];
 	uint64_t	 size;
@@ -509,6 +509,7 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 	helo = msg_get_str(msg);
 	client = msg_get_str(msg);
 	local = msg_get_str(msg);
+	bind = msg_get_str(msg);
 	size = msg_get_u64(msg);
 	props = msg_get_str(msg);
 	nrcpt = msg_get_u32(msg);
@@ -535,6 +536,8 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 	env->received = now;
 	env->client = xstrdup(client);
 	env->local_ip = envelope_addr_host(local);
+	if (*bind != '\0' && strcmp(bind, env->local_ip) != 0)
+		env->bind_ip = envelope_addr_host(bind);	/* PROXY */
 	env->helo = xstrdup(helo);
 	env->size = size;
 	for (i = 0; i < nrcpt; i++) {

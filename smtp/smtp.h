@@ -109,7 +109,6 @@ struct smtp_dest {
 	int			 notls;		/* no STARTTLS: a fallback */
 	int			 policy;	/* TLS_POLICY_*, never UNSET */
 	const char		*source;	/* local address to bind, "": any */
-	int			 source_given;	/* from "ips": must be bound */
 };
 
 extern struct smtp_conf	 smtp_conf;
@@ -240,7 +239,7 @@ void		 smtp_sink_forget(struct smtp_job *);
  * the log.
  */
 const char	*smtp_conn_source(const struct smtp_job *,
-		    const struct sockaddr *dst, int *given);
+		    const struct sockaddr *dst);
 int		 smtp_conn_open(const char *id, const struct smtp_dest *d,
 		    char *why, size_t);
 

@@ -12,14 +12,12 @@
  * pair).  A wildcard (0.0.0.0, ::), an empty address or one of another
  * family than the destination means "any".
  *
- * An address of "ips" that cannot be bound (not on this machine...) is
- * not replaced by another one behind the user's back: the job is
- * deferred with the reason, since the address is what was asked for.
- * The address the message came in on is only a default, and may well
- * not be ours: behind a PROXY-protocol load balancer it is the balancer's
- * (smtpd records the PROXY header's destination), and a service address
- * may have moved to another machine since.  When it cannot be bound the
- * connection is made from any address, with a log line saying why.
+ * An address that cannot be bound (not on this machine...) is never
+ * replaced by another one behind the user's back: the job is deferred
+ * with the reason (issue 4).  The address the message came in on is the
+ * socket's own local address, so normally it can be bound: behind a
+ * PROXY-protocol load balancer, smtpd reports the header's destination
+ * as the message's local IP but qmgr sends the socket's address here.
  */
 #include <sys/socket.h>
 
@@ -57,13 +55,11 @@ smtp_conn_fits(const char *s, const struct sockaddr *dst, int *loopback)
 }
 
 const char *
-smtp_conn_source(const struct smtp_job *job, const struct sockaddr *dst,
-    int *given)
+smtp_conn_source(const struct smtp_job *job, const struct sockaddr *dst)
 {
 	size_t	 i, k;
 	int	 lo = 0;
 
-	*given = 0;
 	if (job->nips > 0) {
 		/* The first of dst's family, counted from the job's turn. */
 		for (i = 0; i < job->nips; i++) {
@@ -72,7 +68,6 @@ smtp_conn_source(const struct smtp_job *job, const struct sockaddr *dst,
 			case 0:
 				return "";
 			case 1:
-				*given = 1;
 				return job->ips[k];
 			}
 		}
@@ -120,7 +115,7 @@ smtp_conn_open(const char *id, const struct smtp_dest *d, char *why,
     size_t whylen)
 {
 	char	 ip[HOSTPORT_IPSTRLEN];
-	int	 fd, bound = 1, on = 1;
+	int	 fd, on = 1;
 
 	fd = socket(d->sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
@@ -136,19 +131,14 @@ smtp_conn_open(const char *id, const struct smtp_dest *d, char *why,
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
 		log_debug("%s: TCP_NODELAY: %s", id, strerror(errno));
 	if (smtp_conn_bind(fd, d->source, why, whylen) == -1) {
-		if (d->source_given) {
-			close(fd);
-			return -2;
-		}
-		log_info("%s: %s (the address the message came in on): "
-		    "connecting from any address", id, why);
-		bound = 0;
+		close(fd);
+		return -2;
 	}
 	if (connect(fd, d->sa, d->salen) == -1 && errno != EINPROGRESS) {
 		snprintf(why, whylen, "connect to %s[%s]:%d%s%s: %s", d->name,
 		    hostport_ntop(d->sa, ip, sizeof(ip)), hostport_port(d->sa),
-		    bound && d->source[0] != '\0' ? " from " : "",
-		    bound ? d->source : "", strerror(errno));
+		    d->source[0] != '\0' ? " from " : "", d->source,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -25,9 +25,9 @@
  * Each address gets the TLS policy of the delivery (tls_policy.h): the
  * message's "security" property, else the route's security member (only
  * when a route chose the host), else smtp-tls-policy; and the source
- * address smtp_conn_source() picks for it.  A source address from "ips"
- * that cannot be bound ends the job at once (deferred 4.4.0): it is this
- * machine's trouble, and no other host would fare better.
+ * address smtp_conn_source() picks for it.  A source address that cannot
+ * be bound ends the job at once (deferred 4.4.0): it is this machine's
+ * trouble, and no other host would fare better.
  *
  * With a sink (smtp_sink.c) the choice above is made as usual, but no
  * name is resolved: every connection goes to the sink's address, with
@@ -232,7 +232,7 @@ smtp_route_dest(struct smtp_route *rt, const struct smtp_addr *a,
 	d->notls = rt->notls;
 	d->policy = tls_policy_pick(rt->job->policy, rt->policy,
 	    smtp_conf.tls_policy);
-	d->source = smtp_conn_source(rt->job, d->sa, &d->source_given);
+	d->source = smtp_conn_source(rt->job, d->sa);
 	if (rt->sink) {
 		d->name = "sink";
 		d->sni = smtp_conf.sink;

@@ -127,6 +127,8 @@ session_accept(int fd, const struct sockaddr *sa, unsigned slen, int tls)
 		netaddr_ntop(&local, s->local_ip, sizeof(s->local_ip));
 	else
 		snprintf(s->local_ip, sizeof(s->local_ip), "0.0.0.0");
+	/* A PROXY header may replace local_ip; this stays ours to bind. */
+	memcpy(s->bind_ip, s->local_ip, sizeof(s->bind_ip));
 	s->last_verb = "CONNECT";
 	event_set(&s->ev_read, fd, EV_READ | EV_PERSIST, session_io_cb, s);
 	event_set(&s->ev_write, fd, EV_WRITE | EV_PERSIST, session_io_cb, s);

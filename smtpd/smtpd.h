@@ -139,7 +139,8 @@ struct session {
 	struct event		 ev_timer;
 	struct netaddr		 peer;
 	char			 peer_ip[NETADDR_STRLEN];
-	char			 local_ip[NETADDR_STRLEN];
+	char			 local_ip[NETADDR_STRLEN]; /* PROXY: its dst */
+	char			 bind_ip[NETADDR_STRLEN]; /* the socket's */
 	char			 proxy_ip[NETADDR_STRLEN]; /* the proxy */
 	struct ssl_st		*ssl;		/* used once SF_TLS is set */
 	char			*helo;

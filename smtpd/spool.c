@@ -168,6 +168,7 @@ spool_commit(struct session *s, const char *props)
 	msgb_str(b, s->helo);
 	msgb_str(b, s->peer_ip);
 	msgb_str(b, s->local_ip);
+	msgb_str(b, s->bind_ip);
 	msgb_u64(b, s->written);
 	msgb_str(b, props);
 	msgb_u32(b, (uint32_t)s->nrcpt);

@@ -17,6 +17,8 @@ test_routing.py for the first part and routingutil.py for the peers).
   reuse               50 messages, a handful of connections at the peer
 """
 
+import json
+import os
 import re
 
 import mtadtest
@@ -193,9 +195,9 @@ def test_source_address_arrival(mtad_factory, servers):
     """
     mtad listening on every address: mail that came in on 127.0.0.3
     leaves from 127.0.0.3, mail that came in on 127.0.0.1 from 127.0.0.1.
-    Mail that came through a PROXY-protocol balancer "came in" on the
-    balancer's address (198.51.100.7), which is not ours: it leaves from
-    any address, with a line saying why, instead of being stuck.
+    Mail that came through a PROXY-protocol balancer is recorded with the
+    balancer's address (198.51.100.7, local-ip in the envelope), but it
+    came in on this machine's 127.0.0.4: it leaves from 127.0.0.4.
     """
     srv = servers(RSink())
     m = start(mtad_factory, smarthost="127.0.0.1", smarthost_port=srv.port,
@@ -203,7 +205,7 @@ def test_source_address_arrival(mtad_factory, servers):
               smtp_range="127.0.0.0/8;192.0.2.0/24")
     send(m, "three@b.test", host="127.0.0.3")
     send(m, "one@b.test", host="127.0.0.1")
-    with Client(m.port, source="127.0.0.2",
+    with Client(m.port, host="127.0.0.4", source="127.0.0.2",
                 proxy=proxy_v1("192.0.2.10", "198.51.100.7")) as c:
         c.ehlo()
         code, lines = c.send_mail("sender@a.test", "proxied@b.test",
@@ -212,13 +214,36 @@ def test_source_address_arrival(mtad_factory, servers):
     got = srv.wait_for(3)
     by = {x.rcpt_tos[0]: x.peer[0] for x in got}
     assert by == {"three@b.test": "127.0.0.3", "one@b.test": "127.0.0.1",
-                  "proxied@b.test": "127.0.0.1"}, by
+                  "proxied@b.test": "127.0.0.4"}, by
     m.wait_log(r"connecting to 127\.0\.0\.1\[127\.0\.0\.1\]:%d from "
                r"127\.0\.0\.3" % srv.port)
-    m.wait_log(r"cannot bind source address 198\.51\.100\.7: Cannot assign "
-               r"requested address \(the address the message came in on\): "
-               r"connecting from any address")
     m.wait_log(sent_re("proxied@b.test"))
+    assert "cannot bind" not in m.log()
+
+
+def test_source_address_unbindable_is_deferred(mtad_factory, servers):
+    """An arrival address that cannot be bound (an envelope from another
+    machine's spool) is a deferral with the reason, not another address."""
+    srv = servers(RSink())
+    m = start(mtad_factory, smarthost="127.0.0.1", smarthost_port=srv.port,
+              retries=3600)
+    m.stop()
+    queue = m.spool / "queue"
+    msgid = "0A1B2C3D4E5F"
+    (queue / msgid).write_bytes(make_message("moved spool"))
+    env = {"id": msgid, "envelope": "sender@a.test", "received": 1,
+           "client": "192.0.2.1", "local-ip": "192.0.2.77",
+           "helo": "h.test", "size": 100, "properties": {},
+           "recipients": [{"address": "moved@b.test", "state": "queued",
+                           "attempts": 0, "next": 0, "last": ""}]}
+    (queue / (msgid + ".env")).write_text(json.dumps(env))
+    for p in (queue / msgid, queue / (msgid + ".env")):
+        os.chown(p, queue.stat().st_uid, queue.stat().st_gid)
+    m.start()
+    line = m.wait_log(status_re("moved@b.test", "deferred", "4.4.0"))
+    assert "cannot bind source address 192.0.2.77" in line.group(1), \
+        line.group(1)
+    assert srv.messages == []
 
 
 # --- weights over many messages, connection reuse ---------------------------
