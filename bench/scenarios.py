@@ -433,8 +433,8 @@ def bridge_present(ctx):
                         "--user=nobody"], capture_output=True, text=True,
                        timeout=30)
     text = r.stdout + r.stderr
-    if r.returncode != 0 or "rabbitmq-address" in text:
-        return "the bridge is not implemented"
+    if r.returncode != 0:
+        return "mtad -n refuses the bridge settings: %s" % text.strip()
     return None
 
 

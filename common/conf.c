@@ -1618,24 +1618,6 @@ conf_keep_restart(struct conf *new, struct conf *old)
 	return buf_take(&b);
 }
 
-void
-conf_warn_pending(const struct conf *c)
-{
-	struct conf		*def = conf_new();
-	const struct conf_key	*k;
-	size_t			 i;
-
-	for (i = 0; i < conf_table_len; i++) {
-		k = &conf_table[i];
-		if ((k->flags & CONF_F_ALIAS) || !(k->flags & CONF_F_PENDING))
-			continue;
-		if (!field_eq(k, cfield(c, k), cfield(def, k)))
-			log_warnx("%s is accepted but not implemented yet",
-			    k->name);
-	}
-	conf_free(def);
-}
-
 int
 conf_validate(struct conf *c, char **cause)
 {

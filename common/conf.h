@@ -27,7 +27,6 @@ enum conf_type {
 };
 
 #define CONF_F_SECRET	0x1	/* never logged or printed */
-#define CONF_F_PENDING	0x2	/* accepted, not implemented yet: warn if set */
 #define CONF_F_RESTART	0x4	/* a change needs a restart, not a reload */
 #define CONF_F_ALIAS	0x8	/* another name for the row above: same field */
 
@@ -174,8 +173,6 @@ void		 conf_print(const struct conf *, FILE *);
  * the changed ones are named in the result (allocated), NULL if none.
  */
 char		*conf_keep_restart(struct conf *new, struct conf *old);
-/* Keys set away from their default but CONF_F_PENDING: warn about them. */
-void		 conf_warn_pending(const struct conf *);
 const struct conf_key *conf_find(const char *name);
 /* Parse "100MB", "512KB", "1GB", "1024": -1 on error. */
 int		 conf_parse_size(const char *, uint64_t *);

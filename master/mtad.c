@@ -201,7 +201,6 @@ master_reload(char **restart, char **cause)
 	if ((*restart = conf_keep_restart(conf, mtad->conf)) != NULL)
 		log_warnx("reload: %s changed: kept as running until mtad "
 		    "is restarted", *restart);
-	conf_warn_pending(conf);
 	conf_free(mtad->conf);
 	mtad->conf = conf;
 	log_setlevel(mtad->verbose ? LOG_LEVEL_DEBUG :
@@ -296,7 +295,6 @@ main(int argc, char *argv[])
 	    log_level_from_name(mtad->conf->log_level);
 	log_init(mtad->foreground, level);
 	log_procinit("master");
-	conf_warn_pending(mtad->conf);
 
 	find_libexec();
 	resolve_user();

@@ -744,70 +744,6 @@ test_validate(void **state)
 	conf_free(c);
 }
 
-/* Run conf_warn_pending with stderr in a file; return what it logged. */
-static char *
-pending_warnings(const struct conf *c)
-{
-	char	*path, *buf;
-	FILE	*fp;
-	long	 n;
-	int	 saved;
-
-	path = tmpfile_with("");
-	fflush(stderr);
-	saved = dup(2);
-	fp = fopen(path, "w");
-	dup2(fileno(fp), 2);
-	log_init(1, LOG_LEVEL_INFO);
-	conf_warn_pending(c);
-	log_init(1, LOG_LEVEL_ERR);
-	dup2(saved, 2);
-	close(saved);
-	fclose(fp);
-	fp = fopen(path, "r");
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = calloc(1, n + 1);
-	assert_int_equal(fread(buf, 1, n, fp), (size_t)n);
-	fclose(fp);
-	unlink(path);
-	free(path);
-	return buf;
-}
-
-static void
-test_warn_pending(void **state)
-{
-	struct conf	*c = conf_new();
-	char		*log, *cause = NULL;
-
-	log = pending_warnings(c);
-	assert_string_equal(log, "");
-	free(log);
-	assert_int_equal(conf_override(c, "rabbitmq-results", "r", &cause),
-	    0);
-	assert_int_equal(conf_override(c, "rabbitmq-inbox", "in", &cause), 0);
-	assert_int_equal(conf_override(c, "smtp-timeout", "5", &cause), 0);
-	/* implemented keys are not pending any more */
-	assert_int_equal(conf_override(c, "smarthosts",
-	    "( { hostname = \"a\"; } )", &cause), 0);
-	assert_int_equal(conf_override(c, "smtp-sink-ip", "s", &cause), 0);
-	/* a pending key set to its default is not worth a warning */
-	assert_int_equal(conf_override(c, "rabbitmq-outbox", "outbox", &cause),
-	    0);
-	/* Every key is implemented now (the RabbitMQ ones last). */
-	log = pending_warnings(c);
-	assert_null(strstr(log, "rabbitmq-results"));
-	assert_null(strstr(log, "rabbitmq-inbox"));
-	assert_null(strstr(log, "smarthosts"));
-	assert_null(strstr(log, "smtp-sink"));
-	assert_null(strstr(log, "smtp-timeout"));
-	assert_null(strstr(log, "rabbitmq-outbox"));
-	free(log);
-	conf_free(c);
-}
-
 int
 main(void)
 {
@@ -826,7 +762,6 @@ main(void)
 		cmocka_unit_test(test_slice_secrets),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_validate),
-		cmocka_unit_test(test_warn_pending),
 	};
 
 	log_init(1, LOG_LEVEL_ERR);
