@@ -37,8 +37,11 @@
  * instance), so qmgr forgets every outbox message that is not in flight,
  * and lets those in flight end without publishing anything.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,7 @@
 #include <json-c/json.h>
 
 #include "dsn.h"
+#include "fileio.h"
 #include "json_strict.h"
 #include "log.h"
 #include "props_smarthost.h"
@@ -247,36 +251,32 @@ delay_fire(int fd, short ev, void *arg)
 static char *
 read_data(struct qmgr_msg *m, size_t *lenp)
 {
-	char	*buf = NULL;
-	size_t	 len = 0, cap = 0;
-	ssize_t	 n;
-	int	 fd;
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n;
+	int		 fd;
 
 	if ((fd = qmgr_spool_open_data(m)) == -1) {
 		log_warn("%s: open queue file", m->env.id);
 		return NULL;
 	}
-	for (;;) {
-		if (cap - len < 65536) {
-			cap = cap == 0 ? 65536 : cap * 2;
-			buf = xreallocarray(buf, cap + 1, 1);
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn("%s: read queue file", m->env.id);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (fstat(fd, &st) == -1 || st.st_size < 0 ||
+	    (uint64_t)st.st_size >= SIZE_MAX) {
+		log_warn("%s: stat queue file", m->env.id);
+		close(fd);
+		return NULL;
 	}
+	/* One allocation of the file's size: it is not written any more. */
+	buf = xmalloc((size_t)st.st_size + 1);
+	n = fd_read_upto(fd, buf, (size_t)st.st_size);
 	close(fd);
-	buf[len] = '\0';
-	*lenp = len;
+	if (n != (ssize_t)st.st_size) {
+		log_warn("%s: read queue file", m->env.id);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*lenp = (size_t)n;
 	return buf;
 }
 
@@ -600,24 +600,16 @@ out_first_time(struct json_object *results, int64_t now)
 static int
 out_write_mime(char id[MSGID_SIZE], const char *mime, size_t len)
 {
-	ssize_t	 n;
-	size_t	 off = 0;
 	int	 fd;
 
 	if ((fd = qmgr_spool_new(id)) == -1) {
 		log_warn("rabbitmq: cannot create a spool file");
 		return -1;
 	}
-	while (off < len) {
-		n = write(fd, mime + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn("%s: write", id);
-			qmgr_spool_discard(id, fd);
-			return -1;
-		}
-		off += (size_t)n;
+	if (fd_write_all(fd, mime, len) == -1) {
+		log_warn("%s: write", id);
+		qmgr_spool_discard(id, fd);
+		return -1;
 	}
 	close(fd);
 	return 0;
