@@ -66,7 +66,8 @@ struct chan {
 	struct event		 pending;	/* input left by chan_read_sync */
 	int			 wev_on;
 	uint8_t			*ibuf;
-	size_t			 ilen;
+	size_t			 ioff;		/* start of unread input */
+	size_t			 ilen;		/* end of input */
 	size_t			 icap;
 	int			*qfds;
 	size_t			 nqfds;
@@ -473,6 +474,12 @@ chan_recv(struct chan *c)
 	size_t		 i, nfd;
 	int		*fds;
 
+	/* Dispatch only advances ioff: compact once, before reading. */
+	if (c->ioff > 0) {
+		memmove(c->ibuf, c->ibuf + c->ioff, c->ilen - c->ioff);
+		c->ilen -= c->ioff;
+		c->ioff = 0;
+	}
 	if (c->icap - c->ilen < CHAN_READ_CHUNK) {
 		c->icap = c->ilen + CHAN_READ_CHUNK;
 		c->ibuf = xreallocarray(c->ibuf, c->icap, 1);
@@ -498,6 +505,12 @@ chan_recv(struct chan *c)
 			int	 fd;
 
 			memcpy(&fd, &fds[i], sizeof(fd));
+			if (c->flags & CHAN_UNTRUSTED) {
+				/* mtactl never sends one: don't keep it */
+				close(fd);
+				chan_bad(c, "descriptor from a client", 0);
+				continue;
+			}
 			if (c->nqfds >= CHAN_MAX_QFDS) {
 				close(fd);
 				chan_bad(c, "too many descriptors", 0);
@@ -527,14 +540,15 @@ chan_next(struct chan *c, struct msg *m, size_t *used)
 	const char	*why;
 	int		 r;
 
-	if (c->ilen < sizeof(h))
+	if (c->ilen - c->ioff < sizeof(h))
 		return 0;
-	memcpy(&h, c->ibuf, sizeof(h));
+	memcpy(&h, c->ibuf + c->ioff, sizeof(h));
 	if ((why = msg_hdr_check(&h)) != NULL)
 		return chan_bad(c, why, h.type);
 	if (!msg_allowed(h.type, c->peer, c->self))
 		return chan_bad(c, "not allowed from this peer", h.type);
-	if ((r = msg_parse(c->ibuf, c->ilen, m, used)) != 1)
+	if ((r = msg_parse(c->ibuf + c->ioff, c->ilen - c->ioff, m,
+	    used)) != 1)
 		return r;
 	if (h.flags & MSG_F_FD) {
 		if (c->nqfds == 0)
@@ -549,8 +563,9 @@ chan_next(struct chan *c, struct msg *m, size_t *used)
 static void
 chan_consume(struct chan *c, size_t used)
 {
-	memmove(c->ibuf, c->ibuf + used, c->ilen - used);
-	c->ilen -= used;
+	c->ioff += used;
+	if (c->ioff == c->ilen)
+		c->ioff = c->ilen = 0;
 }
 
 /* Hand every complete buffered message to the callback, then EOF if seen. */
@@ -637,7 +652,7 @@ chan_read_sync(struct chan *c, struct msg **out)
 	o->m.data = o->payload;
 	chan_consume(c, used);
 	/* Whatever else was read waits for the event loop. */
-	if (c->ilen > 0) {
+	if (c->ilen > c->ioff) {
 		struct timeval	 tv = { 0, 0 };
 
 		evtimer_add(&c->pending, &tv);

@@ -21,6 +21,14 @@
 #define ENV_JSON_FLAGS	(JSON_C_TO_STRING_PLAIN | \
 			    JSON_C_TO_STRING_NOSLASHESCAPE)
 
+/*
+ * Bounds of what an envelope file may say: times up to year 9999 and an
+ * attempt count far from wrapping, so that qmgr's arithmetic on them
+ * (received + max-delivery-time, attempts + 1) cannot overflow.
+ */
+#define ENV_TIME_MAX		INT64_C(253402300799)
+#define ENV_ATTEMPTS_MAX	INT32_MAX
+
 static const char *state_names[] = {
 	[ENV_RCPT_QUEUED] = "queued",
 	[ENV_RCPT_DEFERRED] = "deferred",
@@ -294,8 +302,8 @@ read_rcpt(struct envelope *env, struct json_object *r, char **cause)
 	if ((addr = get_str(r, "address", cause)) == NULL ||
 	    (state = get_str(r, "state", cause)) == NULL ||
 	    (last = get_str(r, "last", cause)) == NULL ||
-	    get_int(r, "attempts", 0, UINT32_MAX, &attempts, cause) == -1 ||
-	    get_int(r, "next", 0, INT64_MAX, &next, cause) == -1)
+	    get_int(r, "attempts", 0, ENV_ATTEMPTS_MAX, &attempts, cause) ==
+	    -1 || get_int(r, "next", 0, ENV_TIME_MAX, &next, cause) == -1)
 		return -1;
 	if ((st = envelope_state_from_name(state)) == -1) {
 		xasprintf(cause, "unknown recipient state \"%s\"", state);
@@ -343,7 +351,8 @@ read_envelope(struct envelope *env, struct json_object *o, char **cause)
 	if ((s = get_str(o, "helo", cause)) == NULL)
 		return -1;
 	env->helo = xstrdup(s);
-	if (get_int(o, "received", 0, INT64_MAX, &env->received, cause) == -1)
+	if (get_int(o, "received", 0, ENV_TIME_MAX, &env->received, cause) ==
+	    -1)
 		return -1;
 	if (get_int(o, "size", 0, INT64_MAX, &n, cause) == -1)
 		return -1;

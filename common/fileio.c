@@ -16,6 +16,10 @@ fd_write_all(int fd, const void *buf, size_t len)
 			continue;
 		if (n == -1)
 			return -1;
+		if (n == 0) {
+			errno = EIO;	/* no progress: never loop on it */
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}

@@ -36,6 +36,20 @@
 static int		 control_fd = -1;
 static struct event	 control_ev;
 static int		 control_clients;
+
+/*
+ * A client may hold a slot for CONTROL_IDLE seconds between requests, and
+ * may let at most CONTROL_MAX_QUEUED bytes of replies wait unread: past
+ * either, it is closed, so 64 idle or never-reading clients cannot lock
+ * mtactl out or grow the master's memory.
+ */
+#define CONTROL_IDLE		60
+#define CONTROL_MAX_QUEUED	(16u * 1024 * 1024)
+
+struct control_client {
+	struct chan	*chan;
+	struct event	 ev_idle;
+};
 static char		*control_path;
 
 enum control_target {
@@ -246,18 +260,45 @@ control_request(struct chan *c, const char *name, const char *arg,
 	}
 }
 
+/* Forget a client: its pending requests, its channel, its slot. */
+static void
+control_client_close(struct control_client *cc)
+{
+	evtimer_del(&cc->ev_idle);
+	master_request_client_gone(cc->chan);
+	chan_free(cc->chan);
+	free(cc);
+	control_clients--;
+}
+
+static void
+control_client_idle(int fd, short ev, void *arg)
+{
+	log_warnx("control: a client was idle for %d s: closing it",
+	    CONTROL_IDLE);
+	control_client_close(arg);
+}
+
 static void
 control_client_cb(struct chan *c, struct msg *m, void *arg)
 {
 	const char	*cmd, *cmdarg;
 	uint32_t	 flags, limit, offset;
 
+	struct control_client	*cc = arg;
+	struct timeval		 tv = { CONTROL_IDLE, 0 };
+
 	if (m == NULL) {
-		master_request_client_gone(c);
-		chan_free(c);
-		control_clients--;
+		control_client_close(cc);
 		return;
 	}
+	if (chan_queued(c) > CONTROL_MAX_QUEUED) {
+		log_warnx("control: a client does not read its replies: "
+		    "closing it");
+		control_client_close(cc);
+		return;
+	}
+	evtimer_add(&cc->ev_idle, &tv);
 	cmd = msg_get_str(m);
 	flags = msg_get_u32(m);
 	cmdarg = msg_get_str(m);
@@ -293,6 +334,8 @@ control_accept(int fd, short ev, void *arg)
 {
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
+	struct control_client	*cc;
+	struct timeval		 tv = { CONTROL_IDLE, 0 };
 	int		 s;
 
 	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
@@ -313,8 +356,11 @@ control_accept(int fd, short ev, void *arg)
 		return;
 	}
 	control_clients++;
-	chan_new(s, PROC_MASTER, PROC_CONTROL, CHAN_UNTRUSTED,
-	    control_client_cb, NULL);
+	cc = xcalloc(1, sizeof(*cc));
+	cc->chan = chan_new(s, PROC_MASTER, PROC_CONTROL, CHAN_UNTRUSTED,
+	    control_client_cb, cc);
+	evtimer_set(&cc->ev_idle, control_client_idle, cc);
+	evtimer_add(&cc->ev_idle, &tv);
 }
 
 void

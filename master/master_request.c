@@ -108,13 +108,27 @@ request_unawait(struct request *r, struct child *c)
 	return 0;
 }
 
+/* Whether the ", "-separated list names name as a whole word. */
+static int
+request_missing_has(const char *list, const char *name)
+{
+	size_t		 n = strlen(name);
+	const char	*p;
+
+	for (p = list; p != NULL && (p = strstr(p, name)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' ||
+		    p[n] == ','))
+			return 1;
+	return 0;
+}
+
 /* Add a process name to r->missing. */
 static void
 request_missing(struct request *r, const char *name)
 {
 	char	*s;
 
-	if (r->missing != NULL && strstr(r->missing, name) != NULL)
+	if (request_missing_has(r->missing, name))
 		return;
 	xasprintf(&s, "%s%s%s", r->missing ? r->missing : "",
 	    r->missing ? ", " : "", name);

@@ -217,6 +217,51 @@ control_connect(const char *path)
 	return fd;
 }
 
+/*
+ * Replace control characters in every string of an answer by \xNN before
+ * it reaches a terminal: HELO names, addresses and reply texts come from
+ * the network, and an escape sequence must not drive the admin's terminal.
+ */
+static void
+terminal_safe(struct json_object *o)
+{
+	struct json_object	*v;
+	const char		*str;
+	char			 buf[4096];
+	size_t			 i, n, len;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		str = json_object_get_string(o);
+		len = (size_t)json_object_get_string_len(o);
+		for (i = 0; i < len; i++)
+			if ((unsigned char)str[i] < 0x20 || str[i] == 0x7f)
+				break;
+		if (i < len) {
+			log_escape(buf, sizeof(buf), str, len);
+			json_object_set_string(o, buf);
+		}
+		break;
+	case json_type_object:
+		{
+			json_object_object_foreach(o, key, val) {
+				(void)key;
+				if (val != NULL)
+					terminal_safe(val);
+			}
+		}
+		break;
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			if ((v = json_object_array_get_idx(o, i)) != NULL)
+				terminal_safe(v);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Print the master's answer: the exit status. */
 static int
 answer(const struct request *req, struct msg *m)
@@ -240,8 +285,9 @@ answer(const struct request *req, struct msg *m)
 		printf("%s\n", text);
 		return 0;
 	}
-	if ((o = json_tokener_parse(text)) == NULL ||
-	    print_answer(req->cmd->name, o) == -1) {
+	if ((o = json_tokener_parse(text)) != NULL)
+		terminal_safe(o);
+	if (o == NULL || print_answer(req->cmd->name, o) == -1) {
 		fprintf(stderr, "mtactl: unreadable answer\n");
 		rv = 1;
 	}

@@ -26,8 +26,10 @@
  * qmgr_bounce.c) take the same path: qmgr_spool_new, write,
  * qmgr_spool_inject.
  *
- * Update: write queue/ID.env.tmp and rename it over queue/ID.env, without
- * fsync: a lost update only makes a delivery happen twice.
+ * Update (a message that stays queued): write queue/ID.env.tmp, fsync it,
+ * rename it over queue/ID.env.  The rename is not made durable: losing it
+ * only makes a delivery happen twice, but a renamed file whose data never
+ * reached the disk would be an empty envelope.
  *
  * Removal, once every recipient is final: unlink queue/ID.env, then
  * queue/ID, so that a crash in between leaves no envelope that would be
@@ -685,7 +687,13 @@ qmgr_spool_open_data(const struct qmgr_msg *m)
 	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 }
 
-/* Save recipient states after an attempt: tmp file, rename, no fsync. */
+/*
+ * Save recipient states of a message that stays queued: tmp file, fsync,
+ * rename.  Without the fsync a crash can leave the renamed envelope empty
+ * on some file systems, and recovery would move a message that got 250
+ * to corrupt/.  A delivered message is removed without an update, so the
+ * common path pays nothing.
+ */
 void
 qmgr_spool_update(struct qmgr_msg *m)
 {
@@ -698,7 +706,7 @@ qmgr_spool_update(struct qmgr_msg *m)
 	}
 	snprintf(envname, sizeof(envname), "%s%s", m->env.id, ENV_SUFFIX);
 	snprintf(tmpname, sizeof(tmpname), "%s%s", m->env.id, TMP_SUFFIX);
-	if (qmgr_envelope_write(queue_fd, tmpname, &m->env, 0) == -1 ||
+	if (qmgr_envelope_write(queue_fd, tmpname, &m->env, 1) == -1 ||
 	    renameat(queue_fd, tmpname, queue_fd, envname) == -1) {
 		/* The old state stays: at worst a duplicate delivery. */
 		log_warn("%s: envelope update", m->env.id);

@@ -345,7 +345,7 @@ void
 command_line(struct session *s, const char *line, size_t len)
 {
 	char	 buf[SMTP_LINE_MAX + 1], esc[SMTP_LINE_MAX * 4 + 1], *arg;
-	int	 idx = -1;
+	int	 idx = -1, secret = 0;
 
 	s->last_code = 0;
 	if (line == NULL)
@@ -356,14 +356,20 @@ command_line(struct session *s, const char *line, size_t len)
 	else {
 		memcpy(buf, line, len);
 		buf[len] = '\0';
-		/* AUTH carries credentials: never log its argument. */
-		log_escape(esc, sizeof(esc), buf, len);
-		log_debug("< %s: %s", s->peer_ip,
-		    strncasecmp(buf, "AUTH ", 5) == 0 ? "AUTH ..." : esc);
-		if ((idx = command_find(buf, &arg)) == -1 &&
-		    command_forbidden(buf)) {
+		idx = command_find(buf, &arg);
+		/*
+		 * AUTH carries credentials, whatever blank follows it (a tab
+		 * makes it an unknown command, still with credentials).
+		 */
+		secret = len >= 4 && strncasecmp(line, "AUTH", 4) == 0 &&
+		    (len == 4 || line[4] == ' ' || line[4] == '\t');
+		if (log_getlevel() >= LOG_LEVEL_DEBUG)
+			log_debug("< %s: %s", s->peer_ip, secret ? "AUTH ..." :
+			    log_escape(esc, sizeof(esc), line, len));
+		if (idx == -1 && command_forbidden(buf)) {
 			log_warnx("non-SMTP command from unknown[%s]: %s",
-			    s->peer_ip, esc);
+			    s->peer_ip, log_escape(esc, sizeof(esc), line,
+			    len));
 			s->flags |= SF_ENDED;
 			session_reply(s, "221 2.7.0 Error: I can break rules, "
 			    "too. Goodbye.");
@@ -375,6 +381,11 @@ command_line(struct session *s, const char *line, size_t len)
 			s->last_verb = commands[idx].verb;
 			if (command_allowed(s, &commands[idx], arg))
 				commands[idx].handler(s, arg);
+		}
+		if (secret) {
+			/* The line in the input buffer is ours to wipe. */
+			explicit_bzero(buf, sizeof(buf));
+			explicit_bzero((char *)line, len);
 		}
 	}
 	command_account(s, idx);

@@ -37,6 +37,7 @@
 
 #include <json.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "mq_headers.h"
 #include "xmalloc.h"
@@ -88,19 +89,10 @@ data_abort(struct session *s)
 static int
 data_flush(struct session *s)
 {
-	size_t	off = 0;
-	ssize_t	n;
-
-	while (off < s->wlen) {
-		n = write(s->spoolfd, s->wbuf + off, s->wlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_warn("%s: spool write", s->msgid);
-			data_discard(s, DATA_E_WRITE);
-			return -1;
-		}
-		off += (size_t)n;
+	if (fd_write_all(s->spoolfd, s->wbuf, s->wlen) == -1) {
+		log_warn("%s: spool write", s->msgid);
+		data_discard(s, DATA_E_WRITE);
+		return -1;
 	}
 	s->written += s->wlen;
 	s->wlen = 0;

@@ -157,6 +157,7 @@ struct session {
 	char			*sender;	/* NULL: no MAIL yet */
 	struct smtpd_rcpt	*rcpts;
 	size_t			 nrcpt;
+	size_t			 rcpt_cap;	/* allocated rcpts */
 	size_t			 rcpt_bytes;	/* their share of the COMMIT */
 	int			 body;		/* SMTP_BODY_* */
 	int			 smtputf8;	/* MAIL ... SMTPUTF8 */

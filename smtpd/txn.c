@@ -52,7 +52,12 @@ txn_add_rcpt(struct session *s, const char *addr,
 	    3 * TXN_STR_OVERHEAD;
 	if (s->rcpt_bytes + cost > TXN_RCPT_BUDGET)
 		return -1;
-	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
+	if (s->nrcpt == s->rcpt_cap) {
+		/* doubling: 10,000 RCPTs must not cost 10,000 copies */
+		s->rcpt_cap = s->rcpt_cap == 0 ? 8 : s->rcpt_cap * 2;
+		s->rcpts = xreallocarray(s->rcpts, s->rcpt_cap,
+		    sizeof(*s->rcpts));
+	}
 	r = &s->rcpts[s->nrcpt++];
 	r->addr = xstrdup(addr);
 	r->orcpt = xstrdup(rp->orcpt);
@@ -75,7 +80,7 @@ txn_clear(struct session *s)
 	}
 	free(s->rcpts);
 	s->rcpts = NULL;
-	s->nrcpt = 0;
+	s->nrcpt = s->rcpt_cap = 0;
 	s->rcpt_bytes = 0;
 	s->body = SMTP_BODY_UNSET;
 	s->smtputf8 = 0;

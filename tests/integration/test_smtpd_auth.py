@@ -182,3 +182,18 @@ def test_open_relay_range_is_logged(mtad):
     mtad.start(smtp_range="127.0.0.0/8;0.0.0.0/0")
     mtad.wait_log(r"warning: smtp-range lets the world relay without AUTH "
                   r"\(it holds 1\.1\.1\.1\): this is an open relay")
+
+
+def test_auth_line_never_logged(mtad_factory, workdir):
+    """At debug level, an AUTH line is logged as "AUTH ..." whatever blank
+    follows the verb: a tab makes it an unknown command, still carrying
+    credentials."""
+    m = auth_mtad(mtad_factory, workdir, log_level="debug")
+    with Client(m.port) as c:
+        c.ehlo()
+        code, _ = c.cmd("AUTH\tPLAIN %s" % plain_b64(USER, PASSWORD))
+        assert code == 500
+        assert c.cmd("auth PLAIN %s" % plain_b64(USER, PASSWORD))[0] == 235
+        c.cmd("QUIT")
+    m.wait_log(r"< 127\.0\.0\.1: AUTH \.\.\.")
+    assert_no_secret(m)

@@ -337,6 +337,43 @@ test_untrusted_closed(void **state)
 	chan_free(cli);
 }
 
+/* A client may not send descriptors: the channel is closed, none kept. */
+static void
+test_untrusted_fd_refused(void **state)
+{
+	struct chan	*srv, *cli;
+	struct msgb	*mb;
+	int		 sv[2], p[2], i;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    sv), 0);
+	assert_int_equal(pipe(p), 0);
+	srv = chan_new(sv[0], PROC_MASTER, PROC_CONTROL, CHAN_UNTRUSTED,
+	    count_cb, NULL);
+	cli = chan_new(sv[1], PROC_CONTROL, PROC_MASTER, 0, NULL, NULL);
+	got_msgs = 0;
+	got_close = 0;
+	mb = msgb_new(MSG_CTL_REQUEST, 0);
+	msgb_str(mb, "status");
+	msgb_u32(mb, 0);
+	msgb_str(mb, "");
+	msgb_fd(mb, p[1]);
+	chan_send(cli, mb);
+	for (i = 0; i < 100 && got_close == 0; i++)
+		event_loop(EVLOOP_ONCE);
+	assert_int_equal(got_msgs, 0);
+	assert_int_equal(got_close, 1);
+	chan_free(srv);
+	chan_free(cli);
+	/* every copy of the write end is closed: the read end sees EOF */
+	{
+		char	 ch;
+
+		assert_int_equal(read(p[0], &ch, 1), 0);
+	}
+	close(p[0]);
+}
+
 /* The same from an internal peer is fatal: the receiver exits 1. */
 static void
 test_trusted_fatal(void **state)
@@ -419,6 +456,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_large_async, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_untrusted_closed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_untrusted_fd_refused, setup,
 		    teardown),
 		cmocka_unit_test(test_trusted_fatal),
 		cmocka_unit_test_setup_teardown(test_message_then_eof, setup,

@@ -38,7 +38,7 @@ fill(struct envelope *env)
 	env->rcpts[2].state = ENV_RCPT_DELIVERED;
 	envelope_add_rcpt(env, "d@example.org", INT64_C(9000000000));
 	env->rcpts[3].state = ENV_RCPT_FAILED;
-	env->rcpts[3].attempts = UINT32_MAX;
+	env->rcpts[3].attempts = INT32_MAX;	/* the most a file may say */
 	/* DSN parameters and the last attempt's details. */
 	env->rcpts[1].notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
 	free(env->rcpts[1].orcpt);
@@ -201,6 +201,10 @@ test_bad(void **state)
 	expect_bad("\"state\":\"queued\"", "\"state\":\"lost\"");
 	expect_bad("\"attempts\":0", "\"attempts\":-1");
 	expect_bad("\"attempts\":0", "\"attempts\":4294967296");
+	/* values whose arithmetic in qmgr would overflow */
+	expect_bad("\"attempts\":0", "\"attempts\":4294967295");
+	expect_bad("\"received\":1", "\"received\":9223372036854775807");
+	expect_bad("\"next\":1", "\"next\":253402300800");
 	expect_bad("\"last\":\"\"", "\"last\":0");
 	expect_bad("\"next\":1,", "");
 	expect_bad("\"recipients\":[{\"address\":\"a@b\",\"state\":\"queued\","
