@@ -112,6 +112,7 @@ static const struct {
 struct smtp_session {
 	TAILQ_ENTRY(smtp_session) entry;	/* idle list */
 	enum smtp_state		 state;
+	time_t			 deadline;	/* monotonic: the state's end */
 	int			 fd;
 	struct event		 ev;
 	int			 ev_on;
@@ -167,6 +168,7 @@ static void	smtp_session_io(int, short, void *);
 static void	smtp_session_mail(struct smtp_session *);
 static void	smtp_session_quit(struct smtp_session *);
 static void	smtp_session_lines(struct smtp_session *);
+static time_t	smtp_session_now(void);
 static const char *smtp_session_stage(enum smtp_state);
 
 static void
@@ -179,7 +181,33 @@ smtp_session_enter(struct smtp_session *s, enum smtp_state state)
 		    smtp_states[s->state].name, smtp_states[state].name);
 	if (s->job != NULL && stage != NULL)
 		s->job->stage = stage;	/* where an outcome is decided */
+	/*
+	 * A state's timeout runs from its start, not from the last byte: a
+	 * server that trickles a reply one byte at a time must still end.
+	 */
+	if (s->state != state || s->deadline == 0)	/* 0: a new session */
+		s->deadline = smtp_session_now() + (state == S_CONNECT ?
+		    smtp_conf.connect_timeout : smtp_states[state].timeout);
 	s->state = state;
+}
+
+/* Seconds on the monotonic clock. */
+static time_t
+smtp_session_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* What is left of the state's time, at least 0 (then it times out). */
+static time_t
+smtp_session_left(const struct smtp_session *s)
+{
+	time_t	 left = s->deadline - smtp_session_now();
+
+	return left > 0 ? left : 0;
 }
 
 /* The result "state" (stage) of a session state; NULL: no change. */
@@ -329,15 +357,16 @@ smtp_session_update(struct smtp_session *s)
 	switch (s->state) {
 	case S_CONNECT:
 		flags = EV_WRITE;
-		tv.tv_sec = smtp_conf.connect_timeout;
+		tv.tv_sec = smtp_session_left(s);
 		break;
 	case S_START:
 		break;
 	case S_TLS:
 		flags = s->tls_rwant != 0 ? s->tls_rwant : EV_READ;
-		tv.tv_sec = smtp_states[s->state].timeout;
+		tv.tv_sec = smtp_session_left(s);	/* whole handshake */
 		break;
 	case S_BODY:
+		/* per write progress: a big body may take long in all */
 		flags = s->tls_wwant == EV_READ ? EV_READ : EV_WRITE;
 		tv.tv_sec = smtp_states[s->state].timeout;
 		break;
@@ -348,7 +377,7 @@ smtp_session_update(struct smtp_session *s)
 			flags |= s->tls_wwant == EV_READ ? EV_READ : EV_WRITE;
 		if (s->tls_rwant == EV_WRITE)
 			flags |= EV_WRITE;
-		tv.tv_sec = smtp_states[s->state].timeout;
+		tv.tv_sec = smtp_session_left(s);
 		break;
 	}
 	event_set(&s->ev, s->fd, flags, smtp_session_io, s);
