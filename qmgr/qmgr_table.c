@@ -22,23 +22,35 @@ struct qmgr_tentry {
 	void			*value;
 };
 
-/* FNV-1a: short keys, no adversary (keys come from qmgr itself). */
+/*
+ * FNV-1a from a random start, with a final mix for the low bits the
+ * bucket mask keeps.  Queue keys are recipient domains that clients and
+ * the RabbitMQ outbox choose: a fixed hash would let them pick domains
+ * that all land in one chain.
+ */
+static uint64_t	 table_seed;
+
 static uint64_t
 table_hash(const void *key, size_t len)
 {
 	const uint8_t	*p = key;
-	uint64_t	 h = UINT64_C(14695981039346656037);
+	uint64_t	 h = table_seed;
 
 	while (len-- > 0) {
 		h ^= *p++;
 		h *= UINT64_C(1099511628211);
 	}
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
 	return h;
 }
 
 void
 qmgr_table_init(struct qmgr_table *t)
 {
+	while (table_seed == 0)
+		arc4random_buf(&table_seed, sizeof(table_seed));
 	t->nbuckets = TABLE_MIN_BUCKETS;
 	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
 	t->count = 0;
