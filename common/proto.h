@@ -13,7 +13,7 @@
 #ifndef MTAD_PROTO_H
 #define MTAD_PROTO_H
 
-#define PROTO_VERSION	4
+#define PROTO_VERSION	5
 
 enum proc_type {
 	PROC_MASTER = 0,
@@ -90,7 +90,8 @@ enum proc_type {
 	/* --- delivery, qmgr <-> smtp --------------------------------- */ \
 	/* peerid = job id; str msgid; str queue key; str sender;	\
 	 * str source addr ("" = any); str properties JSON; u64 size;	\
-	 * u32 nrcpt; nrcpt x (u32 rcpt index, str recipient);		\
+	 * u64 data offset; u64 data length (the message's bytes in the	\
+	 * file); u32 nrcpt; nrcpt x (u32 rcpt index, str recipient);	\
 	 * fd = spool file, read-only, positioned anywhere */		\
 	X(MSG_SMTP_DELIVER,	P_QMGR,		P_SMTP)				\
 	/* peerid = job id; u32 nrcpt; nrcpt x (u32 rcpt index,		\

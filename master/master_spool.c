@@ -5,9 +5,12 @@
  *
  *	SPOOL/		root 0755
  *	SPOOL/empty	root 0555	chroot of smtpd, smtp, resolver
- *	SPOOL/incoming	user 0700	messages being received
- *	SPOOL/queue	user 0700	committed messages and envelopes
+ *	SPOOL/slots	user 0700	slot files: messages being received
+ *				and queued (qmgr/qmgr_spool.c)
  *	SPOOL/corrupt	user 0700	files moved aside at recovery
+ *
+ * SPOOL/queue and SPOOL/incoming of the older one-file-pair-per-message
+ * format are not made any more; qmgr imports what it finds there.
  */
 #include <sys/stat.h>
 
@@ -67,7 +70,7 @@ void
 master_spool_prepare(void)
 {
 	const char	*spool = mtad->conf->spool_dir;
-	static const char *subdirs[] = { "incoming", "queue", "corrupt" };
+	static const char *subdirs[] = { "slots", "corrupt" };
 	char		*path;
 	size_t		 i;
 

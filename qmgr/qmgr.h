@@ -28,6 +28,7 @@
 #define MTAD_QMGR_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <event.h>
 #include <stddef.h>
@@ -123,16 +124,26 @@ struct qmgr_queue {
 #define QMGR_FEEDBACK_REPLY	1	/* an SMTP server answered */
 #define QMGR_FEEDBACK_CONNFAIL	2	/* no server could be reached */
 
+/* Where a message lives in the spool (qmgr_spool.c, common/spool_slot.h). */
+struct qmgr_slot {
+	uint32_t		 num;		/* file slots/NUM */
+	int32_t			 half;		/* of the current header, -1 none */
+	uint32_t		 env_len;	/* the current envelope, 0: none */
+	uint64_t		 env_off;
+	uint64_t		 data_len;
+};
+
 struct qmgr_msg {
 	struct envelope		 env;
+	struct qmgr_slot	 slot;
 	struct qmgr_rcpt	*rcpts;		/* env.nrcpt of them */
 	size_t			 nfinal;
 	char			*route_key;	/* per-message smarthost */
 	struct msgprops		 props;		/* per-message settings */
 	TAILQ_HEAD(, qmgr_qmsg)	 qmsgs;
 	struct qmgr_mq		*mq;		/* RabbitMQ state, qmgr_mq.c */
-	int			 transient;	/* from the outbox: data in
-						   incoming/, no envelope file */
+	int			 transient;	/* from the outbox: data in its
+						   slot, never committed */
 };
 
 struct qmgr_worker {
@@ -206,17 +217,16 @@ void	 qmgr_spool_commit(struct chan *, struct msg *);
 void	 qmgr_spool_rollback(struct chan *, struct msg *);
 void	 qmgr_spool_smtpd_closed(struct chan *);
 int	 qmgr_spool_open_data(const struct qmgr_msg *);
-int	 qmgr_spool_new(char id[MSGID_SIZE]);
-int	 qmgr_spool_inject(int fd, struct envelope *);
-void	 qmgr_spool_discard(const char *id, int fd);
+ssize_t	 qmgr_spool_read_data(const struct qmgr_msg *, char *, size_t);
+int	 qmgr_spool_new(char id[MSGID_SIZE], struct qmgr_slot *);
+int	 qmgr_spool_inject(int fd, struct qmgr_slot *, struct envelope *);
+void	 qmgr_spool_discard(struct qmgr_slot *, int fd);
 void	 qmgr_spool_update(struct qmgr_msg *);
 void	 qmgr_spool_remove(struct qmgr_msg *);
 
 /* qmgr_envelope.c */
 int	 qmgr_envelope_read(int dirfd, const char *name, struct envelope *,
 	    char **cause);
-int	 qmgr_envelope_write(int dirfd, const char *name,
-	    const struct envelope *, int sync);
 struct qmgr_msg *qmgr_msg_new(struct envelope *);
 void	 qmgr_msg_free(struct qmgr_msg *);
 int	 qmgr_msg_done(struct qmgr_msg *);

@@ -59,7 +59,7 @@ qmgr_report_free(struct qmgr_report *rep)
 }
 
 /*
- * The original message from queue/ID: up to DSN_FULL_LIMIT octets when
+ * The original message from its slot: up to DSN_FULL_LIMIT octets when
  * full, else its header (at most DSN_HEADER_LIMIT, cut at a line end).
  */
 static char *
@@ -68,13 +68,9 @@ read_orig(const struct qmgr_msg *m, int full, size_t *lenp)
 	char	*buf;
 	size_t	 limit = full ? DSN_FULL_LIMIT : DSN_HEADER_LIMIT, len;
 	ssize_t	 n;
-	int	 fd;
 
-	if ((fd = qmgr_spool_open_data(m)) == -1)
-		return NULL;
 	buf = xmalloc(limit + 1);
-	n = fd_read_upto(fd, buf, limit);
-	close(fd);
+	n = qmgr_spool_read_data(m, buf, limit);
 	if (n == -1) {
 		free(buf);
 		return NULL;
@@ -209,22 +205,23 @@ qmgr_bounce_send(struct qmgr_msg *m, int action, struct qmgr_rcpt **rcpts,
 		[DSN_ACTION_DELIVERED] = "delivery status",
 	};
 	struct envelope	 env;
+	struct qmgr_slot slot;
 	char		 bid[MSGID_SIZE], *text;
 	size_t		 len;
 	int		 fd;
 
-	if ((fd = qmgr_spool_new(bid)) == -1) {
+	if ((fd = qmgr_spool_new(bid, &slot)) == -1) {
 		log_warn("%s: cannot create a DSN file", m->env.id);
 		return -1;
 	}
 	if ((text = bounce_text(m, action, rcpts, n, now, bid, &len)) == NULL) {
-		qmgr_spool_discard(bid, fd);
+		qmgr_spool_discard(&slot, fd);
 		return -1;
 	}
 	if (fd_write_all(fd, text, len) == -1) {
 		log_warn("%s: writing DSN %s", m->env.id, bid);
 		free(text);
-		qmgr_spool_discard(bid, fd);
+		qmgr_spool_discard(&slot, fd);
 		return -1;
 	}
 	free(text);
@@ -240,7 +237,7 @@ qmgr_bounce_send(struct qmgr_msg *m, int action, struct qmgr_rcpt **rcpts,
 	env.properties = xstrdup("{}");
 	envelope_add_rcpt(&env, m->env.sender, now);
 	/* Closes fd, success or not. */
-	if (qmgr_spool_inject(fd, &env) == -1)
+	if (qmgr_spool_inject(fd, &slot, &env) == -1)
 		return -1;
 	log_info("%s: sender %s notification: %s", m->env.id, kinds[action],
 	    bid);

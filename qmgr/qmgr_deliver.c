@@ -44,6 +44,7 @@
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
+#include "spool_slot.h"
 #include "xmalloc.h"
 
 #define QMGR_LOG_TEXT	512
@@ -422,6 +423,9 @@ qmgr_deliver_job(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts, size_t n)
 	    m->env.local_ip);
 	msgb_str(b, m->env.properties);
 	msgb_u64(b, m->env.size);
+	/* Where the message is in the slot file (common/spool_slot.h). */
+	msgb_u64(b, SLOT_DATA_OFF);
+	msgb_u64(b, m->slot.data_len);
 	msgb_u32(b, (uint32_t)n);
 	for (i = 0; i < n; i++) {
 		msgb_u32(b, (uint32_t)rcpts[i]->idx);

@@ -57,40 +57,6 @@ qmgr_envelope_read(int dirfd, const char *name, struct envelope *env,
 }
 
 /*
- * Write env to dirfd/name (created or truncated), fsync'ed when sync is
- * set.  -1 with errno set on failure; the caller removes the file.
- */
-int
-qmgr_envelope_write(int dirfd, const char *name, const struct envelope *env,
-    int sync)
-{
-	char	*text, *cause;
-	int	 fd, saved;
-
-	if ((text = envelope_to_json(env, &cause)) == NULL) {
-		/* Properties are checked at commit: this is a bug. */
-		log_panic("%s", cause);
-	}
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd == -1) {
-		free(text);
-		return -1;
-	}
-	if (fd_write_all(fd, text, strlen(text)) == -1 ||
-	    fd_write_all(fd, "\n", 1) == -1 ||
-	    (sync && fsync(fd) == -1)) {
-		saved = errno;
-		close(fd);
-		free(text);
-		errno = saved;
-		return -1;
-	}
-	free(text);
-	return close(fd);
-}
-
-/*
  * The message's own delivery settings.  Bad values are the sender's
  * mistake: logged and ignored, the config applies instead.
  */

@@ -247,30 +247,21 @@ delay_fire(int fd, short ev, void *arg)
 
 /* ---- inbound --------------------------------------------------------- */
 
-/* The whole data file of m; NULL (logged) when it cannot be read. */
+/* The whole message of m; NULL (logged) when it cannot be read. */
 static char *
 read_data(struct qmgr_msg *m, size_t *lenp)
 {
-	struct stat	 st;
 	char		*buf;
 	ssize_t		 n;
-	int		 fd;
 
-	if ((fd = qmgr_spool_open_data(m)) == -1) {
-		log_warn("%s: open queue file", m->env.id);
+	if (m->slot.data_len >= SIZE_MAX) {
+		log_warnx("%s: queue file too large", m->env.id);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || st.st_size < 0 ||
-	    (uint64_t)st.st_size >= SIZE_MAX) {
-		log_warn("%s: stat queue file", m->env.id);
-		close(fd);
-		return NULL;
-	}
-	/* One allocation of the file's size: it is not written any more. */
-	buf = xmalloc((size_t)st.st_size + 1);
-	n = fd_read_upto(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n != (ssize_t)st.st_size) {
+	/* One allocation of the message's size: it does not change. */
+	buf = xmalloc((size_t)m->slot.data_len + 1);
+	n = qmgr_spool_read_data(m, buf, (size_t)m->slot.data_len);
+	if (n == -1) {
 		log_warn("%s: read queue file", m->env.id);
 		free(buf);
 		return NULL;
@@ -596,22 +587,27 @@ out_first_time(struct json_object *results, int64_t now)
 	return when;
 }
 
-/* Write the mime to incoming/ID: the fd's id, or -1 (logged). */
+/*
+ * Write the mime to a slot, never committed (the broker keeps the message
+ * until its outcome is final): 0, or -1 (logged).
+ */
 static int
-out_write_mime(char id[MSGID_SIZE], const char *mime, size_t len)
+out_write_mime(char id[MSGID_SIZE], struct qmgr_slot *slot, const char *mime,
+    size_t len)
 {
 	int	 fd;
 
-	if ((fd = qmgr_spool_new(id)) == -1) {
+	if ((fd = qmgr_spool_new(id, slot)) == -1) {
 		log_warn("rabbitmq: cannot create a spool file");
 		return -1;
 	}
 	if (fd_write_all(fd, mime, len) == -1) {
 		log_warn("%s: write", id);
-		qmgr_spool_discard(id, fd);
+		qmgr_spool_discard(slot, fd);
 		return -1;
 	}
 	close(fd);
+	slot->data_len = len;
 	return 0;
 }
 
@@ -635,6 +631,7 @@ static void
 out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 {
 	struct envelope		 env;
+	struct qmgr_slot	 slot;
 	struct qmgr_mq		*q;
 	struct qmgr_msg		*m;
 	struct json_object	*mime, *results = NULL;
@@ -644,7 +641,7 @@ out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 	size_t			 n;
 
 	json_object_object_get_ex(o, "mime", &mime);
-	if (out_write_mime(id, json_object_get_string(mime),
+	if (out_write_mime(id, &slot, json_object_get_string(mime),
 	    (size_t)json_object_get_string_len(mime)) == -1) {
 		/* Local trouble: let the broker give it to someone else. */
 		json_object_put(o);
@@ -686,6 +683,7 @@ out_accept(uint64_t tag, uint32_t gen, struct json_object *o)
 		env.rcpts[0].state = ENV_RCPT_DEFERRED;
 
 	m = qmgr_msg_new(&env);
+	m->slot = slot;
 	m->transient = 1;
 	m->mq = q;
 	q->m = m;

@@ -1,45 +1,60 @@
 /*
  * The spool: where a message becomes durable, and what a restart finds.
  *
- * Spool file format.  Under spool-dir (absolute; qmgr is not chrooted):
+ * Under spool-dir (absolute; qmgr is not chrooted):
  *
- *	incoming/ID		a message being received.  qmgr creates it
- *				(0600, O_EXCL) and passes a descriptor to
- *				smtpd, which writes the message through it.
- *	incoming/ID.env		its envelope, while it is being committed.
- *	queue/ID		the message as smtpd wrote it (with its
- *				Received: header, without x-mq-* headers);
- *				never changed after the commit.
- *	queue/ID.env		the envelope: one JSON object, format in
- *				common/envelope.h.  Rewritten after each
- *				delivery attempt.
- *	queue/ID.env.tmp	an envelope update being written.
- *	corrupt/		what recovery could not use, moved aside.
+ *	slots/NUM	slot files, one message each (format and torn-write
+ *			rules in common/spool_slot.h).  NUM is a decimal
+ *			number from 1.
+ *	corrupt/	what recovery could not use, moved aside.
+ *	queue/, incoming/	the older format (queue/ID with queue/ID.env):
+ *			imported into slots at start, then removed.
  *
- * ID is 12 uppercase hex digits (common/msgid.h).
+ * Why slots.  A file per message that is created, then deleted when the
+ * message is done, costs the file system an inode allocation and a block
+ * release per message; on ext4 without a journal, mounted with discard,
+ * the release waits for the device (~1 ms) and the allocation walks every
+ * recently deleted inode (BENCHMARKS.md).  A slot file is reused: a done
+ * message's slot is marked free and goes to the pool, and the next message
+ * is written over it, so that in a steady state the spool allocates and
+ * frees nothing, and a commit is two fdatasync()s of blocks that already
+ * exist.  The pool keeps POOL_MAX free slots (and no slot grown past
+ * SLOT_KEEP_MAX): after a burst, the extra slots are deleted, oldest
+ * first, at most TRIM_BATCH a second, so that draining a large queue is
+ * not slowed by as many deletions at once.
  *
- * Commit (MSG_QMGR_COMMIT): fsync incoming/ID; write and fsync
- * incoming/ID.env; rename both into queue/, data first; fsync queue/.
- * Only then does smtpd hear COMMIT_OK and answer 250.  queue/ID.env
- * beside queue/ID is the commit point; any failure on the way unlinks
- * what was made and answers 4xx.  Messages qmgr makes itself (DSNs,
- * qmgr_bounce.c) take the same path: qmgr_spool_new, write,
- * qmgr_spool_inject.
+ * Create (MSG_QMGR_CREATE): take a slot from the pool (or make a new file,
+ * and fsync slots/ so that its name survives a crash) and pass smtpd a
+ * descriptor positioned at the data offset; smtpd writes the message
+ * through it.  The slot's header still says free: a crash loses nothing.
  *
- * Update (a message that stays queued): write queue/ID.env.tmp, fsync it,
- * rename it over queue/ID.env.  The rename is not made durable: losing it
- * only makes a delivery happen twice, but a renamed file whose data never
- * reached the disk would be an empty envelope.
+ * Commit (MSG_QMGR_COMMIT): the envelope goes after the data, fdatasync,
+ * the header naming the message in the other half, fdatasync.  Only then
+ * does smtpd hear COMMIT_OK and answer 250.  A failure marks the slot free
+ * again and answers 4xx.  Messages qmgr makes itself (DSNs, qmgr_bounce.c)
+ * take the same path: qmgr_spool_new, write, qmgr_spool_inject.
  *
- * Removal, once every recipient is final: unlink queue/ID.env, then
- * queue/ID, so that a crash in between leaves no envelope that would be
- * delivered again from a missing file.
+ * Update (a message that stays queued): a new envelope clear of the
+ * current one, the header in the other half, one fdatasync (the CRC of
+ * the envelope tells a torn one; the data does not change).
  *
- * Recovery at start: incoming/ is emptied (smtpd never answered 250 for
- * it); each queue/ID.env with its queue/ID is loaded; data without an
- * envelope is an interrupted commit or removal and is discarded; an
- * envelope without data, or one that does not parse, is moved to corrupt/
- * with a log line, so a bad file never crash-loops qmgr.
+ * Removal, once every recipient is final: a free header, without a sync.
+ * Before a free slot's data is overwritten by the next message its header
+ * is synced (a "dirty" pool entry): otherwise a power failure could bring
+ * back the old envelope over the new data.
+ *
+ * Recovery at start: every slot is read; a message is scheduled again and
+ * a slot whose header or envelope is not usable is moved to corrupt/ with
+ * a log line, so that a bad file never crash-loops qmgr.  Then the older
+ * format is imported.  A free slot found at start is not reused but
+ * deleted (gradually, as the pool is trimmed): a process of the previous
+ * run (an smtpd still writing a message it will never commit) may still
+ * hold it open, and only an inode nobody else can reach is safe to write
+ * a new message into.  Within one run, a slot is reused only once nothing
+ * holds it: smtpd closes its descriptor before the commit or rollback,
+ * every job reading a message is back before the message is removed, and
+ * the smtp workers and smtpd drop the descriptors of a qmgr that went
+ * away before they talk to the next one.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -47,6 +62,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,29 +70,51 @@
 
 #include "chan.h"
 #include "dsn.h"
+#include "fileio.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
+#include "spool_slot.h"
 #include "xmalloc.h"
 
 #define ENV_SUFFIX	".env"
 #define TMP_SUFFIX	".env.tmp"
 #define NAME_SIZE	(MSGID_SIZE + sizeof(TMP_SUFFIX))
 #define LOG_TEXT	512
+#define POOL_MAX	4096		/* free slots kept for reuse */
+#define TRIM_BATCH	200		/* extra slots deleted per second */
+#define SLOT_KEEP_MAX	(1024 * 1024)	/* bigger slots are not reused */
+#define COPY_CHUNK	65536
 
 /* A message smtpd is receiving: created, not committed. */
 struct pending {
 	char		 id[MSGID_SIZE];
 	int		 fd;		/* ours, O_RDWR */
+	struct qmgr_slot slot;
 	uint32_t	 reqid;		/* smtpd's request id */
 	struct chan	*chan;		/* the smtpd that asked */
 };
 
-static int	 spool_fd = -1;
-static int	 incoming_fd = -1;
-static int	 queue_fd = -1;
-static int	 corrupt_fd = -1;
-static uint64_t	 last_id;
+/* A free slot; dirty: its free header is not known to be on disk. */
+struct pool_entry {
+	uint32_t	 num;
+	int32_t		 half;
+	int		 dirty;
+};
+
+static int		 spool_fd = -1;
+static int		 slots_fd = -1;
+static int		 corrupt_fd = -1;
+static uint64_t		 last_id;
+static uint64_t		 last_seq;	/* of the newest header written */
+static uint32_t		 next_num = 1;	/* of the next new slot file */
+static struct pool_entry *pool;		/* a stack: the top is reused */
+static size_t		 npool, poolcap;
+static uint32_t		*graves;	/* free at start: to delete */
+static size_t		 ngraves, gravescap;
+static struct event	 trim_ev;
+
+static void	 pool_trim(int, short, void *);
 
 /* Create (when missing) and open a spool subdirectory. */
 static int
@@ -118,52 +156,258 @@ qmgr_spool_init(void)
 	spool_fd = open(qmgr.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (spool_fd == -1)
 		fatal("%s", qmgr.spool_dir);
-	if ((incoming_fd = dir_open(spool_fd, "incoming")) == -1)
-		fatal("%s/incoming", qmgr.spool_dir);
-	if ((queue_fd = dir_open(spool_fd, "queue")) == -1)
-		fatal("%s/queue", qmgr.spool_dir);
+	if ((slots_fd = dir_open(spool_fd, "slots")) == -1)
+		fatal("%s/slots", qmgr.spool_dir);
+	evtimer_set(&trim_ev, pool_trim, NULL);
 }
 
-/* Is this a regular file in queue/? */
-static int
-queue_has(const char *name)
-{
-	struct stat	 st;
+/* ---- slot files and the pool ------------------------------------------ */
 
-	return fstatat(queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode);
-}
-
-/* Is there anything by this name in queue/ (a file or not)? */
-static int
-queue_exists(const char *name)
-{
-	struct stat	 st;
-
-	return fstatat(queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-	    errno != ENOENT;
-}
-
-/* Move queue/name to corrupt/name, or leave it and say so. */
 static void
-move_aside(const char *name, const char *why)
+slot_name(uint32_t num, char buf[16])
 {
-	char	 ename[LOG_TEXT];
+	snprintf(buf, 16, "%u", num);
+}
+
+/* A slot number from a file name: digits, no leading zero; 0 if not. */
+static uint32_t
+slot_num_parse(const char *name)
+{
+	unsigned long	 v;
+	char		*end;
+
+	if (name[0] < '1' || name[0] > '9' || strlen(name) > 10)
+		return 0;
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*end != '\0' || errno != 0 || v > UINT32_MAX - 1)
+		return 0;
+	return (uint32_t)v;
+}
+
+static int
+slot_open(uint32_t num, int flags)
+{
+	char	name[16];
+
+	slot_name(num, name);
+	return openat(slots_fd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+/* Delete a slot file that holds nothing any more. */
+static void
+slot_unlink(uint32_t num)
+{
+	char	name[16];
+
+	slot_name(num, name);
+	if (unlinkat(slots_fd, name, 0) == -1 && errno != ENOENT)
+		log_warn("%s/slots/%s: unlink", qmgr.spool_dir, name);
+}
+
+/*
+ * Delete a few slots a second: those found free at start, then the free
+ * slots beyond POOL_MAX, least recently used first.
+ */
+static void
+pool_trim(int fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+	size_t		 n, i, budget = TRIM_BATCH;
+
+	while (ngraves > 0 && budget > 0) {
+		slot_unlink(graves[--ngraves]);
+		budget--;
+	}
+	if (ngraves == 0) {
+		free(graves);
+		graves = NULL;
+		gravescap = 0;
+	}
+	if (npool > POOL_MAX && budget > 0) {
+		n = npool - POOL_MAX < budget ? npool - POOL_MAX : budget;
+		for (i = 0; i < n; i++)
+			slot_unlink(pool[i].num);
+		memmove(pool, pool + n, (npool - n) * sizeof(*pool));
+		npool -= n;
+	}
+	if (ngraves > 0 || npool > POOL_MAX)
+		evtimer_add(&trim_ev, &tv);
+}
+
+/* A free slot back to the pool; a big one is deleted at once. */
+static void
+pool_put(const struct qmgr_slot *s, int dirty)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	if (SLOT_DATA_OFF + s->data_len + s->env_len > SLOT_KEEP_MAX) {
+		slot_unlink(s->num);
+		return;
+	}
+	if (npool >= POOL_MAX && !evtimer_pending(&trim_ev, NULL))
+		evtimer_add(&trim_ev, &tv);
+	if (npool == poolcap) {
+		poolcap = poolcap == 0 ? 64 : poolcap * 2;
+		pool = xreallocarray(pool, poolcap, sizeof(*pool));
+	}
+	pool[npool].num = s->num;
+	pool[npool].half = s->half;
+	pool[npool].dirty = dirty;
+	npool++;
+}
+
+/* A new slot file; its name made durable.  The fd, or -1 with errno. */
+static int
+slot_create(struct qmgr_slot *s)
+{
+	int	fd, tries, error;
+
+	for (tries = 0; tries < 1000; tries++) {
+		if (next_num == UINT32_MAX)
+			next_num = 1;
+		s->num = next_num++;
+		fd = slot_open(s->num, O_RDWR | O_CREAT | O_EXCL);
+		if (fd == -1 && errno == EEXIST)
+			continue;	/* a pooled or busy slot */
+		if (fd == -1)
+			return -1;
+		if (fsync(slots_fd) == -1) {
+			error = errno;
+			close(fd);
+			slot_unlink(s->num);
+			errno = error;
+			return -1;
+		}
+		s->half = -1;
+		return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/*
+ * A slot for a new message, from the pool (most recently freed first: its
+ * pages are likely cached) or new: an O_RDWR fd positioned at the data
+ * offset, or -1 with errno set.
+ */
+static int
+slot_take(struct qmgr_slot *s)
+{
+	struct pool_entry	 e;
+	int			 fd, error;
+
+	memset(s, 0, sizeof(*s));
+	while (npool > 0) {
+		e = pool[--npool];
+		if ((fd = slot_open(e.num, O_RDWR)) == -1) {
+			log_warn("%s/slots/%u", qmgr.spool_dir, e.num);
+			continue;	/* gone: forget it */
+		}
+		if (e.dirty && fdatasync(fd) == -1) {
+			error = errno;
+			log_warn("%s/slots/%u: fdatasync", qmgr.spool_dir,
+			    e.num);
+			close(fd);
+			pool[npool++] = e;	/* try again next time */
+			errno = error;
+			return -1;
+		}
+		s->num = e.num;
+		s->half = e.half;
+		goto opened;
+	}
+	if ((fd = slot_create(s)) == -1)
+		return -1;
+opened:
+	if (lseek(fd, SLOT_DATA_OFF, SEEK_SET) == -1) {
+		error = errno;
+		close(fd);
+		pool_put(s, 0);
+		errno = error;
+		return -1;
+	}
+	return fd;
+}
+
+/* Mark a slot free on disk (no sync) and give it back to the pool. */
+static void
+slot_release(struct qmgr_slot *s, int fd)
+{
+	int	own = fd == -1;
+
+	if (own && (fd = slot_open(s->num, O_RDWR)) == -1) {
+		log_warn("%s/slots/%u: cannot mark it free: not reused",
+		    qmgr.spool_dir, s->num);
+		return;
+	}
+	if (slot_write_free(fd, ++last_seq, &s->half) == -1) {
+		log_warn("%s/slots/%u: cannot mark it free: deleted",
+		    qmgr.spool_dir, s->num);
+		slot_unlink(s->num);
+	} else
+		pool_put(s, 1);
+	if (own)
+		close(fd);
+}
+
+/* Write env as the slot's envelope (mode: SLOT_SYNC_*); 0, -1 errno. */
+static int
+slot_save(int fd, struct qmgr_slot *s, const struct envelope *env, int mode)
+{
+	struct slot_hdr	 h;
+	char		*text, *cause;
+	int		 rv;
+
+	if ((text = envelope_to_json(env, &cause)) == NULL) {
+		/* Properties are checked at commit: this is a bug. */
+		log_panic("%s", cause);
+	}
+	memset(&h, 0, sizeof(h));
+	h.seq = ++last_seq;
+	memcpy(h.id, env->id, MSGID_SIZE);
+	h.data_len = s->data_len;
+	rv = slot_write_msg(fd, &h, &s->half, text, strlen(text), s->env_off,
+	    s->env_len, mode);
+	free(text);
+	if (rv == 0) {
+		s->env_off = h.env_off;
+		s->env_len = h.env_len;
+	}
+	return rv;
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+/* Move dir/name to corrupt/, or leave it and say so. */
+static void
+move_aside(int dirfd, const char *dirname, const char *name, const char *why)
+{
+	char	 ename[LOG_TEXT], dest[LOG_TEXT];
 
 	log_escape(ename, sizeof(ename), name, strlen(name));
 	if (corrupt_fd == -1 &&
 	    (corrupt_fd = dir_open(spool_fd, "corrupt")) == -1) {
-		log_warn("%s: %s, but %s/corrupt is not usable; left in queue/",
-		    ename, why, qmgr.spool_dir);
+		log_warn("%s/%s: %s, but %s/corrupt is not usable; left there",
+		    dirname, ename, why, qmgr.spool_dir);
 		return;
 	}
-	if (renameat(queue_fd, name, corrupt_fd, name) == -1) {
-		log_warn("%s: %s, but moving it to corrupt/ failed", ename,
-		    why);
+	/* Slot numbers are reused: never replace an earlier slot's file. */
+	if (dirfd == slots_fd) {
+		snprintf(dest, sizeof(dest), "slot-%s", name);
+		if (faccessat(corrupt_fd, dest, F_OK,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			snprintf(dest, sizeof(dest), "slot-%s.%lld", name,
+			    (long long)time(NULL));
+	} else
+		snprintf(dest, sizeof(dest), "%s", name);
+	if (renameat(dirfd, name, corrupt_fd, dest) == -1) {
+		log_warn("%s/%s: %s, but moving it to corrupt/ failed",
+		    dirname, ename, why);
 		return;
 	}
-	log_warnx("%s: %s: moved to %s/corrupt/", ename, why,
-	    qmgr.spool_dir);
+	log_warnx("%s/%s: %s: moved to %s/corrupt/%s", dirname, ename, why,
+	    qmgr.spool_dir, dest);
 }
 
 /* Every name in a directory but "." and "..". */
@@ -200,47 +444,242 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Load queue/ID.env (with queue/ID) and schedule its recipients. */
 static int
-recover_env(const char *name)
+msg_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct qmgr_msg *const *)a)->env.id,
+	    (*(struct qmgr_msg *const *)b)->env.id);
+}
+
+/* Messages found at recovery, scheduled in id (arrival) order. */
+struct found {
+	struct qmgr_msg	**m;
+	size_t		  n, cap;
+};
+
+static void
+found_add(struct found *f, struct qmgr_msg *m)
+{
+	if (f->n == f->cap) {
+		f->cap = f->cap == 0 ? 256 : f->cap * 2;
+		f->m = xreallocarray(f->m, f->cap, sizeof(*f->m));
+	}
+	f->m[f->n++] = m;
+}
+
+/* The message a slot holds, or NULL (moved aside) when unusable. */
+static struct qmgr_msg *
+recover_msg(const char *name, struct slot_read *r)
 {
 	struct envelope	 env;
 	struct qmgr_msg	*m;
-	char		 id[MSGID_SIZE], *cause, *why;
-	int		 rv;
+	char		*cause = NULL, *why;
 
-	memcpy(id, name, MSGID_LEN);
-	id[MSGID_LEN] = '\0';
-	if (!queue_has(id)) {
-		move_aside(name, "envelope without a data file");
-		return 0;
-	}
-	rv = qmgr_envelope_read(queue_fd, name, &env, &cause);
-	if (rv == 0 && strcmp(env.id, id) != 0) {
+	if (envelope_from_json(&env, r->env, r->hdr.env_len, &cause) == 0 &&
+	    strcmp(env.id, r->hdr.id) != 0) {
 		envelope_clear(&env);
-		cause = xstrdup("it names another id");
-		rv = -1;
+		cause = xstrdup("its envelope names another id");
+	} else if (cause == NULL &&
+	    qmgr_table_get(&qmgr.msgs, env.id, MSGID_LEN) != NULL) {
+		envelope_clear(&env);
+		cause = xstrdup("a second copy of a queued message");
 	}
-	if (rv == -1) {
-		xasprintf(&why, "corrupt envelope (%s)", cause);
-		move_aside(name, why);
-		move_aside(id, "its envelope is corrupt");
+	if (cause != NULL) {
+		xasprintf(&why, "%s: corrupt envelope (%s)", r->hdr.id, cause);
+		move_aside(slots_fd, "slots", name, why);
 		free(why);
 		free(cause);
-		return 0;
+		return NULL;
 	}
 	m = qmgr_msg_new(&env);
+	m->slot.half = r->half;
+	m->slot.env_off = r->hdr.env_off;
+	m->slot.env_len = r->hdr.env_len;
+	m->slot.data_len = r->hdr.data_len;
 	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
-	if (qmgr_msg_done(m))
-		qmgr_spool_remove(m);	/* crashed while removing it */
-	else if (!qmgr_mq_take(m))
-		qmgr_queue_add_msg(m);
+	return m;
+}
+
+/* One name in slots/: a message to schedule, a free slot, or corrupt. */
+static void
+recover_slot(const char *name, struct found *f)
+{
+	struct slot_read	 r;
+	struct qmgr_msg		*m;
+	uint32_t		 num;
+	int			 fd;
+
+	if ((num = slot_num_parse(name)) == 0) {
+		move_aside(slots_fd, "slots", name, "unexpected file");
+		return;
+	}
+	if (num >= next_num)
+		next_num = num + 1;
+	if ((fd = openat(slots_fd, name, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK)) == -1) {
+		if (errno == ELOOP)
+			move_aside(slots_fd, "slots", name, "not a file");
+		else
+			log_warn("%s/slots/%s: left alone", qmgr.spool_dir,
+			    name);
+		return;
+	}
+	if (slot_read_file(fd, &r) == -1) {
+		log_warn("%s/slots/%s: read: left alone", qmgr.spool_dir, name);
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (r.maxseq > last_seq)
+		last_seq = r.maxseq;
+	switch (r.status) {
+	case SLOT_READ_CORRUPT:
+		move_aside(slots_fd, "slots", name, r.cause);
+		break;
+	case SLOT_READ_FREE:
+		/* Not reused (see the top of this file): deleted soon. */
+		if (ngraves == gravescap) {
+			gravescap = gravescap == 0 ? 256 : gravescap * 2;
+			graves = xreallocarray(graves, gravescap,
+			    sizeof(*graves));
+		}
+		graves[ngraves++] = num;
+		break;
+	case SLOT_READ_MSG:
+		if ((m = recover_msg(name, &r)) != NULL) {
+			m->slot.num = num;
+			found_add(f, m);
+		}
+		free(r.env);
+		break;
+	}
+}
+
+/* Copy the legacy data file into a slot at the data offset. */
+static int
+copy_data(int from, int to, uint64_t *lenp)
+{
+	char		*buf;
+	ssize_t		 n;
+	uint64_t	 len = 0;
+	int		 rv = 0;
+
+	buf = xmalloc(COPY_CHUNK);
+	while ((n = fd_read_upto(from, buf, COPY_CHUNK)) > 0) {
+		if (fd_write_all(to, buf, (size_t)n) == -1) {
+			rv = -1;
+			break;
+		}
+		len += (uint64_t)n;
+	}
+	if (n == -1)
+		rv = -1;
+	free(buf);
+	*lenp = len;
+	return rv;
+}
+
+/* Is every recipient delivered or failed? */
+static int
+envelope_done(const struct envelope *env)
+{
+	size_t	i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (!ENV_RCPT_FINAL(env->rcpts[i].state))
+			return 0;
 	return 1;
 }
 
-/* One name found in queue/. */
+/* Is there a regular file by this name in dirfd? */
 static int
-recover_name(const char *name)
+dir_has_file(int dirfd, const char *name)
+{
+	struct stat	 st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
+}
+
+/*
+ * Import queue/ID.env with queue/ID (the older format) into a slot, then
+ * delete both.  A message already in a slot was imported by a run that
+ * crashed before the deletion.
+ */
+static void
+import_env(int queue_fd, const char *name, struct found *f)
+{
+	struct envelope	 env;
+	struct qmgr_slot s;
+	struct qmgr_msg	*m;
+	char		 id[MSGID_SIZE], *cause = NULL, *why;
+	int		 dfd, fd;
+
+	memcpy(id, name, MSGID_LEN);
+	id[MSGID_LEN] = '\0';
+	if (qmgr_table_get(&qmgr.msgs, id, MSGID_LEN) != NULL) {
+		(void)unlinkat(queue_fd, name, 0);
+		(void)unlinkat(queue_fd, id, 0);
+		return;
+	}
+	if (!dir_has_file(queue_fd, id)) {
+		move_aside(queue_fd, "queue", name,
+		    "envelope without a data file");
+		return;
+	}
+	if (qmgr_envelope_read(queue_fd, name, &env, &cause) == 0 &&
+	    strcmp(env.id, id) != 0) {
+		envelope_clear(&env);
+		cause = xstrdup("it names another id");
+	}
+	if (cause != NULL) {
+		xasprintf(&why, "corrupt envelope (%s)", cause);
+		move_aside(queue_fd, "queue", name, why);
+		move_aside(queue_fd, "queue", id, "its envelope is corrupt");
+		free(why);
+		free(cause);
+		return;
+	}
+	if (envelope_done(&env)) {
+		/* A removal that crashed half way: nothing to import. */
+		(void)unlinkat(queue_fd, name, 0);
+		(void)unlinkat(queue_fd, id, 0);
+		envelope_clear(&env);
+		return;
+	}
+	if ((dfd = openat(queue_fd, id, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1 || (fd = slot_take(&s)) == -1) {
+		log_warn("%s: cannot import queue/%s: left there", id, id);
+		if (dfd != -1)
+			close(dfd);
+		envelope_clear(&env);
+		return;
+	}
+	if (copy_data(dfd, fd, &s.data_len) == -1 ||
+	    slot_save(fd, &s, &env, SLOT_SYNC_ORDERED) == -1) {
+		log_warn("%s: cannot import queue/%s: left there", id, id);
+		slot_release(&s, fd);
+		close(fd);
+		close(dfd);
+		envelope_clear(&env);
+		return;
+	}
+	close(dfd);
+	close(fd);
+	if (unlinkat(queue_fd, name, 0) == -1 ||
+	    unlinkat(queue_fd, id, 0) == -1)
+		log_warn("%s: imported, but queue/%s stays", id, name);
+	m = qmgr_msg_new(&env);
+	m->slot = s;
+	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
+	log_info("%s: imported from %s/queue/ (older spool format)", id,
+	    qmgr.spool_dir);
+	found_add(f, m);
+}
+
+/* One name in queue/ of the older format. */
+static void
+import_name(int queue_fd, const char *name, struct found *f)
 {
 	char	 envname[NAME_SIZE];
 	size_t	 len = strlen(name);
@@ -248,98 +687,126 @@ recover_name(const char *name)
 	if (len == MSGID_LEN && msgid_valid(name)) {
 		snprintf(envname, sizeof(envname), "%s%s", name, ENV_SUFFIX);
 		/*
-		 * Data without an envelope: a commit that crashed between its
-		 * two renames (never answered 250) or a removal that crashed
-		 * between its two unlinks (delivered).  Either way, discard.
-		 * An envelope that is there but not a file is not missing:
-		 * its own entry moves both aside.
+		 * Data without an envelope: an interrupted commit or
+		 * removal, never answered 250 or already delivered.  An
+		 * envelope that is there but not a file moves both aside.
 		 */
-		if (queue_has(name) && !queue_exists(envname)) {
+		if (dir_has_file(queue_fd, name) &&
+		    faccessat(queue_fd, envname, F_OK,
+		    AT_SYMLINK_NOFOLLOW) == -1 && errno == ENOENT) {
 			log_info("%s: discarding a data file without an "
 			    "envelope (interrupted commit or removal)", name);
 			(void)unlinkat(queue_fd, name, 0);
 		}
-		return 0;
+		return;
 	}
 	if (len > MSGID_LEN && name[MSGID_LEN] == '.') {
 		memcpy(envname, name, MSGID_LEN);
 		envname[MSGID_LEN] = '\0';
 		if (msgid_valid(envname) &&
-		    strcmp(name + MSGID_LEN, ENV_SUFFIX) == 0)
-			return recover_env(name);
+		    strcmp(name + MSGID_LEN, ENV_SUFFIX) == 0) {
+			import_env(queue_fd, name, f);
+			return;
+		}
 		if (msgid_valid(envname) &&
 		    strcmp(name + MSGID_LEN, TMP_SUFFIX) == 0) {
 			(void)unlinkat(queue_fd, name, 0);
-			return 0;
+			return;
 		}
 	}
-	move_aside(name, "unexpected file");
-	return 0;
+	move_aside(queue_fd, "queue", name, "unexpected file");
+}
+
+/* The older format: incoming/ emptied, queue/ imported. */
+static void
+import_legacy(struct found *f)
+{
+	char	**names;
+	size_t	  n, i;
+	int	  dfd;
+
+	if ((dfd = openat(spool_fd, "incoming", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		names = dir_names(dfd, &n);
+		for (i = 0; i < n; i++) {
+			if (unlinkat(dfd, names[i], 0) == -1)
+				log_warn("%s/incoming/%s", qmgr.spool_dir,
+				    names[i]);
+			free(names[i]);
+		}
+		free(names);
+		close(dfd);
+		(void)unlinkat(spool_fd, "incoming", AT_REMOVEDIR);
+	}
+	if ((dfd = openat(spool_fd, "queue", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return;
+	names = dir_names(dfd, &n);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		/* Data files sort before their envelopes: ".env" last. */
+		import_name(dfd, names[i], f);
+		free(names[i]);
+	}
+	free(names);
+	close(dfd);
 }
 
 /*
- * Before accepting work: empty incoming/, then load every committed
- * message from queue/ and schedule what is not final yet.
+ * Before accepting work: read every slot, import the older format, then
+ * schedule what is not final yet, oldest first.
  */
 void
 qmgr_spool_recover(void)
 {
-	char	**names;
-	size_t	  n, i, loaded = 0;
+	struct found	 f = { NULL, 0, 0 };
+	struct timeval	 tv = { 1, 0 };
+	char		**names;
+	size_t		  n, i, loaded = 0;
 
-	names = dir_names(incoming_fd, &n);
+	names = dir_names(slots_fd, &n);
 	for (i = 0; i < n; i++) {
-		if (unlinkat(incoming_fd, names[i], 0) == -1)
-			log_warn("%s/incoming/%s", qmgr.spool_dir, names[i]);
+		recover_slot(names[i], &f);
 		free(names[i]);
 	}
 	free(names);
-	if (n > 0)
-		log_info("removed %zu uncommitted file%s from incoming/", n,
-		    n == 1 ? "" : "s");
+	import_legacy(&f);
 
-	names = dir_names(queue_fd, &n);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n; i++) {
-		loaded += recover_name(names[i]);
-		free(names[i]);
+	if (f.n > 0)
+		qsort(f.m, f.n, sizeof(*f.m), msg_cmp);
+	for (i = 0; i < f.n; i++) {
+		if (qmgr_msg_done(f.m[i])) {
+			qmgr_spool_remove(f.m[i]);	/* crashed removing */
+			continue;
+		}
+		loaded++;
+		if (!qmgr_mq_take(f.m[i]))
+			qmgr_queue_add_msg(f.m[i]);
 	}
-	free(names);
-	log_info("spool %s: %zu message%s in the queue", qmgr.spool_dir,
-	    loaded, loaded == 1 ? "" : "s");
+	free(f.m);
+	log_info("spool %s: %zu message%s in the queue, %zu free slot%s to "
+	    "delete", qmgr.spool_dir, loaded, loaded == 1 ? "" : "s", ngraves,
+	    ngraves == 1 ? "" : "s");
+	if (ngraves > 0)
+		evtimer_add(&trim_ev, &tv);
 }
 
-/* An id that is free: no message, pending file or queue file has it. */
-static int
-id_in_use(const char *id)
-{
-	return qmgr_table_get(&qmgr.msgs, id, MSGID_LEN) != NULL ||
-	    qmgr_table_get(&qmgr.pending, id, MSGID_LEN) != NULL ||
-	    queue_has(id);
-}
+/* ---- receiving ---------------------------------------------------------- */
 
-/* Create incoming/ID under a new id: the fd, or -1 with errno set. */
-static int
-spool_new_file(char id[MSGID_SIZE])
+/* A new id that no message or pending file has. */
+static void
+spool_new_id(char id[MSGID_SIZE])
 {
 	struct timeval	 tv;
-	int		 fd, tries;
 
-	for (tries = 0; tries < 1000; tries++) {
+	do {
 		gettimeofday(&tv, NULL);
 		last_id = msgid_next(last_id,
 		    msgid_from_time((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec));
 		msgid_format(last_id, id);
-		if (id_in_use(id))
-			continue;
-		fd = openat(incoming_fd, id, O_RDWR | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
-		if (fd != -1 || errno != EEXIST)
-			return fd;
-	}
-	errno = EEXIST;
-	return -1;
+	} while (qmgr_table_get(&qmgr.msgs, id, MSGID_LEN) != NULL ||
+	    qmgr_table_get(&qmgr.pending, id, MSGID_LEN) != NULL);
 }
 
 /* Answer a failed create or commit: 452 when the disk is full. */
@@ -359,14 +826,15 @@ reply_fail(struct chan *chan, int type, uint32_t reqid, int error)
 	chan_send(chan, b);
 }
 
-/* MSG_QMGR_CREATE: a new incoming file, its descriptor to smtpd. */
+/* MSG_QMGR_CREATE: a slot for a new message, its descriptor to smtpd. */
 void
 qmgr_spool_create(struct chan *chan, struct msg *msg)
 {
 	struct pending	*p;
 	struct msgb	*b;
+	struct qmgr_slot s;
 	char		 id[MSGID_SIZE];
-	int		 fd, dupfd, error;
+	int		 fd, dupfd = -1, error;
 
 	if (msg_end(msg) != 0)
 		fatalx("smtpd: malformed %s", msg_name(msg->hdr.type));
@@ -376,21 +844,20 @@ qmgr_spool_create(struct chan *chan, struct msg *msg)
 		    ENOSPC);
 		return;
 	}
-	if ((fd = spool_new_file(id)) == -1 ||
+	if ((fd = qmgr_spool_new(id, &s)) == -1 ||
 	    (dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		error = errno;
-		log_warn("cannot create a queue file in %s/incoming",
+		log_warn("cannot make a queue file in %s/slots",
 		    qmgr.spool_dir);
-		if (fd != -1) {
-			(void)unlinkat(incoming_fd, id, 0);
-			close(fd);
-		}
+		if (fd != -1)
+			qmgr_spool_discard(&s, fd);
 		reply_fail(chan, MSG_QMGR_CREATE_FAIL, msg->hdr.peerid, error);
 		return;
 	}
 	p = xcalloc(1, sizeof(*p));
 	memcpy(p->id, id, MSGID_SIZE);
 	p->fd = fd;
+	p->slot = s;
 	p->reqid = msg->hdr.peerid;
 	p->chan = chan;
 	qmgr_table_put(&qmgr.pending, p->id, MSGID_LEN, p);
@@ -401,62 +868,49 @@ qmgr_spool_create(struct chan *chan, struct msg *msg)
 	chan_send(chan, b);
 }
 
-/* Forget a pending message; unlink its incoming file unless committed. */
+/* Forget a pending message; its slot back to the pool unless committed. */
 static void
-pending_free(struct pending *p, int unlink_file)
+pending_free(struct pending *p, int give_back)
 {
 	qmgr_table_del(&qmgr.pending, p->id, MSGID_LEN);
-	if (unlink_file && unlinkat(incoming_fd, p->id, 0) == -1 &&
-	    errno != ENOENT)
-		log_warn("%s: unlink", p->id);
-	close(p->fd);
+	if (give_back)
+		qmgr_spool_discard(&p->slot, p->fd);
+	else
+		close(p->fd);
 	free(p);
 }
 
-/* rename(2) that refuses to replace a file already there. */
-static int
-rename_noreplace(int olddir, const char *old, int newdir, const char *new)
-{
-	if (renameat2(olddir, old, newdir, new, RENAME_NOREPLACE) == 0)
-		return 0;
-	/* A filesystem without RENAME_NOREPLACE: ids are checked free. */
-	if (errno == EINVAL || errno == ENOSYS)
-		return renameat(olddir, old, newdir, new);
-	return -1;
-}
-
 /*
- * Make a pending message durable (spool file format above): 0, or -1
- * with errno set and every file of the message removed.
+ * Make a message written through fd durable in its slot: the data ends at
+ * the descriptor's offset (shared with the writer).  0, or -1 with errno
+ * set and the slot free again (fd left open).
  */
 static int
-commit_files(const char *id, int fd, const struct envelope *env)
+commit_slot(int fd, struct qmgr_slot *s, const struct envelope *env)
 {
-	char	 envname[NAME_SIZE];
-	int	 stage = 0, error;
+	off_t	 end;
+	int	 error;
 
-	snprintf(envname, sizeof(envname), "%s%s", id, ENV_SUFFIX);
-	if (fsync(fd) == -1 ||
-	    qmgr_envelope_write(incoming_fd, envname, env, 1) == -1)
+	if ((end = lseek(fd, 0, SEEK_CUR)) == -1)
 		goto fail;
-	if (rename_noreplace(incoming_fd, id, queue_fd, id) == -1)
+	if (end < SLOT_DATA_OFF || (uint64_t)(end - SLOT_DATA_OFF) !=
+	    env->size) {
+		log_warnx("%s: %lld bytes in the queue file, %llu announced",
+		    env->id, (long long)end - SLOT_DATA_OFF,
+		    (unsigned long long)env->size);
+		errno = EIO;
 		goto fail;
-	stage = 1;
-	if (rename_noreplace(incoming_fd, envname, queue_fd, envname) == -1)
-		goto fail;
-	stage = 2;
-	if (fsync(queue_fd) == -1)
+	}
+	s->data_len = (uint64_t)(end - SLOT_DATA_OFF);
+	s->env_off = 0;
+	s->env_len = 0;
+	if (slot_save(fd, s, env, SLOT_SYNC_ORDERED) == -1)
 		goto fail;
 	return 0;
 
 fail:
 	error = errno;
-	log_warn("%s: commit failed", id);
-	if (stage == 2)
-		(void)unlinkat(queue_fd, envname, 0);
-	else
-		(void)unlinkat(incoming_fd, envname, 0);
-	(void)unlinkat(stage >= 1 ? queue_fd : incoming_fd, id, 0);
+	log_warn("%s: commit failed", env->id);
 	errno = error;
 	return -1;
 }
@@ -553,12 +1007,13 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 
 /* A committed envelope becomes a known message, logged as queued. */
 static struct qmgr_msg *
-spool_accept(struct envelope *env)
+spool_accept(struct envelope *env, const struct qmgr_slot *s)
 {
 	struct qmgr_msg	*m;
 	char		 sender[LOG_TEXT];
 
 	m = qmgr_msg_new(env);
+	m->slot = *s;
 	qmgr_table_put(&qmgr.msgs, m->env.id, MSGID_LEN, m);
 	log_escape(sender, sizeof(sender), m->env.sender,
 	    strlen(m->env.sender));
@@ -579,15 +1034,15 @@ qmgr_spool_commit(struct chan *chan, struct msg *msg)
 	uint32_t	 reqid = msg->hdr.peerid;
 
 	p = commit_read(chan, msg, &env);
-	if (commit_files(p->id, p->fd, &env) == -1) {
+	if (commit_slot(p->fd, &p->slot, &env) == -1) {
 		reply_fail(chan, MSG_QMGR_COMMIT_FAIL, reqid, errno);
+		slot_release(&p->slot, p->fd);
 		pending_free(p, 0);
 		envelope_clear(&env);
 		return;
 	}
+	m = spool_accept(&env, &p->slot);
 	pending_free(p, 0);
-
-	m = spool_accept(&env);
 	b = msgb_new(MSG_QMGR_COMMIT_OK, reqid);
 	msgb_str(b, m->env.id);
 	chan_send(chan, b);
@@ -595,39 +1050,49 @@ qmgr_spool_commit(struct chan *chan, struct msg *msg)
 		qmgr_queue_add_msg(m);
 }
 
-/* A new file incoming/ID for a message qmgr writes itself; -1, errno. */
+/*
+ * A slot for a message qmgr writes itself, under a new id: an fd to
+ * write() the data through from its current offset, or -1 with errno.
+ */
 int
-qmgr_spool_new(char id[MSGID_SIZE])
+qmgr_spool_new(char id[MSGID_SIZE], struct qmgr_slot *s)
 {
-	return spool_new_file(id);
+	int	fd;
+
+	if ((fd = slot_take(s)) == -1)
+		return -1;
+	spool_new_id(id);
+	return fd;
 }
 
-/* Give up on a file from qmgr_spool_new(). */
+/* Give up on a slot from qmgr_spool_new() before its commit. */
 void
-qmgr_spool_discard(const char *id, int fd)
+qmgr_spool_discard(struct qmgr_slot *s, int fd)
 {
-	if (unlinkat(incoming_fd, id, 0) == -1 && errno != ENOENT)
-		log_warn("%s: unlink", id);
-	close(fd);
+	/* Its header was not touched: still free, and already on disk. */
+	if (fd != -1)
+		close(fd);
+	pool_put(s, 0);
 }
 
 /*
  * Commit a message qmgr wrote into fd (from qmgr_spool_new, named
  * env->id) like one from smtpd, and schedule it: 0, or -1 (logged) with
- * every file removed.  Takes env's contents and closes fd either way.
+ * the slot free again.  Takes env's contents and closes fd either way.
  */
 int
-qmgr_spool_inject(int fd, struct envelope *env)
+qmgr_spool_inject(int fd, struct qmgr_slot *s, struct envelope *env)
 {
 	struct qmgr_msg	*m;
 
-	if (commit_files(env->id, fd, env) == -1) {
+	if (commit_slot(fd, s, env) == -1) {
+		slot_release(s, fd);
 		close(fd);
 		envelope_clear(env);
 		return -1;
 	}
 	close(fd);
-	m = spool_accept(env);
+	m = spool_accept(env, s);
 	if (!qmgr_mq_take(m))
 		qmgr_queue_add_msg(m);
 	return 0;
@@ -676,66 +1141,79 @@ qmgr_spool_smtpd_closed(struct chan *chan)
 		    n == 1 ? "" : "s");
 }
 
+/* ---- queued messages ---------------------------------------------------- */
+
 /*
- * A new read-only descriptor of the message's data, for one delivery job
- * or a DSN: queue/ID, or incoming/ID for a message from the outbox.
+ * A new read-only descriptor of the message's slot, for one delivery job:
+ * the data is m->slot.data_len bytes from SLOT_DATA_OFF.
  */
 int
 qmgr_spool_open_data(const struct qmgr_msg *m)
 {
-	return openat(m->transient ? incoming_fd : queue_fd, m->env.id,
-	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return slot_open(m->slot.num, O_RDONLY);
+}
+
+/* Up to len bytes of the message's data into buf: the count, or -1. */
+ssize_t
+qmgr_spool_read_data(const struct qmgr_msg *m, char *buf, size_t len)
+{
+	ssize_t	n;
+	int	fd, error;
+
+	if ((fd = qmgr_spool_open_data(m)) == -1)
+		return -1;
+	if (len > m->slot.data_len)
+		len = (size_t)m->slot.data_len;
+	n = fd_pread_upto(fd, buf, len, SLOT_DATA_OFF);
+	error = errno;
+	close(fd);
+	if (n >= 0 && (size_t)n != len) {
+		n = -1;
+		error = EIO;	/* the file is shorter than its header says */
+	}
+	errno = error;
+	return n;
 }
 
 /*
- * Save recipient states of a message that stays queued: tmp file, fsync,
- * rename.  Without the fsync a crash can leave the renamed envelope empty
- * on some file systems, and recovery would move a message that got 250
- * to corrupt/.  A delivered message is removed without an update, so the
- * common path pays nothing.
+ * Save recipient states of a message that stays queued.  A delivered
+ * message is removed without an update, so the common path pays nothing.
  */
 void
 qmgr_spool_update(struct qmgr_msg *m)
 {
-	char	 envname[NAME_SIZE], tmpname[NAME_SIZE];
+	int	fd;
 
 	if (m->transient) {
 		/* The broker holds the durable copy. */
 		qmgr_ctlindex_changed(m);
 		return;
 	}
-	snprintf(envname, sizeof(envname), "%s%s", m->env.id, ENV_SUFFIX);
-	snprintf(tmpname, sizeof(tmpname), "%s%s", m->env.id, TMP_SUFFIX);
-	if (qmgr_envelope_write(queue_fd, tmpname, &m->env, 1) == -1 ||
-	    renameat(queue_fd, tmpname, queue_fd, envname) == -1) {
+	if ((fd = slot_open(m->slot.num, O_RDWR)) == -1 ||
+	    slot_save(fd, &m->slot, &m->env, SLOT_SYNC_ONCE) == -1) {
 		/* The old state stays: at worst a duplicate delivery. */
 		log_warn("%s: envelope update", m->env.id);
-		(void)unlinkat(queue_fd, tmpname, 0);
 	}
+	if (fd != -1)
+		close(fd);
 	qmgr_ctlindex_changed(m);	/* mtactl's view follows */
 }
 
-/* Every recipient is final: envelope first, then data, then memory. */
+/* Every recipient is final: the slot is free again, then the memory. */
 void
 qmgr_spool_remove(struct qmgr_msg *m)
 {
-	char	 envname[NAME_SIZE];
-
 	qmgr_ctlindex_removed(m);	/* mtactl's view follows */
 	if (m->mq != NULL)
 		qmgr_mq_forget(m);
-	snprintf(envname, sizeof(envname), "%s%s", m->env.id, ENV_SUFFIX);
 	if (m->transient) {
-		if (unlinkat(incoming_fd, m->env.id, 0) == -1 &&
-		    errno != ENOENT)
-			log_warn("%s: unlink data", m->env.id);
+		/* Never committed: the header on disk still says free. */
+		pool_put(&m->slot, 0);
 		log_debug("%s: released", m->env.id);
-	} else if (unlinkat(queue_fd, envname, 0) == -1 && errno != ENOENT)
-		log_warn("%s: unlink envelope", m->env.id);
-	else if (unlinkat(queue_fd, m->env.id, 0) == -1 && errno != ENOENT)
-		log_warn("%s: unlink data", m->env.id);
-	else
+	} else {
+		slot_release(&m->slot, -1);
 		log_info("%s: removed", m->env.id);
+	}
 	qmgr_table_del(&qmgr.msgs, m->env.id, MSGID_LEN);
 	qmgr_msg_free(m);
 }

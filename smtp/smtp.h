@@ -143,6 +143,8 @@ struct smtp_job {
 	size_t			 nips;
 	size_t			 ipfirst;	/* rotation: the one tried first */
 	uint64_t		 size;
+	uint64_t		 data_off;	/* the message in fd */
+	uint64_t		 data_len;
 	int			 fd;		/* spool file, read-only */
 	int			 smtputf8;	/* an address is not ASCII */
 	struct smtp_rcpt	*rcpts;
@@ -280,10 +282,12 @@ void		 smtp_tls_free(struct ssl_st *);
 /* smtp_data.c: the body phase of a session. */
 struct smtp_data {
 	off_t		 off;		/* next file offset to read */
+	off_t		 end;		/* where the message ends */
 	int		 eof;		/* the terminator is queued */
 	struct dotstuff	 dot;
 };
-void		 smtp_data_start(struct smtp_data *);
+/* The message is the len bytes at off of the file. */
+void		 smtp_data_start(struct smtp_data *, uint64_t off, uint64_t len);
 /*
  * Fill buf (room bytes free, at least SMTP_DATA_ROOM) from the file.
  * Returns the bytes added, 0 when everything is queued, -1 on a read

@@ -1,6 +1,7 @@
 /*
- * The body of DATA: the spool file is read with pread() from offset 0 (the
- * fd's own offset is nobody's contract), in SMTP_CHUNK pieces, and each
+ * The body of DATA: the message is a range of the spool file, read with
+ * pread() (the fd's own offset is nobody's contract), in SMTP_CHUNK pieces,
+ * and each
  * piece goes through the dot-stuffer into the session's output buffer.
  * The session asks for more only when the buffer has room for a whole
  * stuffed chunk, so memory stays bounded whatever the message size.
@@ -12,9 +13,10 @@
 #include "smtp.h"
 
 void
-smtp_data_start(struct smtp_data *d)
+smtp_data_start(struct smtp_data *d, uint64_t off, uint64_t len)
 {
-	d->off = 0;
+	d->off = (off_t)off;
+	d->end = (off_t)(off + len);
 	d->eof = 0;
 	dotstuff_init(&d->dot);
 }
@@ -24,15 +26,22 @@ ssize_t
 smtp_data_fill(struct smtp_data *d, int fd, char *buf, size_t room)
 {
 	char	 in[SMTP_CHUNK];
-	ssize_t	 n;
+	size_t	 want;
+	ssize_t	 n = 0;
 
 	if (d->eof || room < SMTP_DATA_ROOM)
 		return 0;
-	do {
-		n = pread(fd, in, sizeof(in), d->off);
-	} while (n == -1 && errno == EINTR);
+	want = d->end - d->off < (off_t)sizeof(in) ?
+	    (size_t)(d->end - d->off) : sizeof(in);
+	while (want > 0 && (n = pread(fd, in, want, d->off)) == -1 &&
+	    errno == EINTR)
+		;
 	if (n == -1)
 		return -1;
+	if (want > 0 && n == 0) {
+		errno = EIO;	/* the file is shorter than qmgr says */
+		return -1;
+	}
 	if (n == 0) {
 		d->eof = 1;
 		return dotstuff_end(&d->dot, buf);

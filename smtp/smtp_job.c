@@ -125,6 +125,8 @@ smtp_job_parse(struct msg *m)
 	j->source = xstrdup(msg_get_str(m));
 	j->props = xstrdup(msg_get_str(m));
 	j->size = msg_get_u64(m);
+	j->data_off = msg_get_u64(m);
+	j->data_len = msg_get_u64(m);
 	n = msg_get_u32(m);
 	for (i = 0; i < n && !m->err; i++) {
 		idx = msg_get_u32(m);
@@ -139,7 +141,8 @@ smtp_job_parse(struct msg *m)
 		j->nrcpt++;
 	}
 	j->fd = msg_take_fd(m);
-	if (msg_end(m) == -1 || j->fd == -1 || n == 0)
+	if (msg_end(m) == -1 || j->fd == -1 || n == 0 ||
+	    j->data_off > INT64_MAX / 2 || j->data_len > INT64_MAX / 2)
 		fatalx("bad MSG_SMTP_DELIVER from qmgr");
 	if (smtp_job_find(j->id) != NULL)
 		fatalx("MSG_SMTP_DELIVER: job %u already in flight", j->id);

@@ -642,7 +642,7 @@ smtp_session_data_reply(struct smtp_session *s)
 	int	 class = s->reply.code / 100;
 
 	if (class == 3 && s->naccepted > 0 && !s->mail_failed) {
-		smtp_data_start(&s->data);
+		smtp_data_start(&s->data, s->job->data_off, s->job->data_len);
 		smtp_session_enter(s, S_BODY);
 	} else if (class == 3) {
 		/* Pipelined DATA went through with no recipient (RFC 2920

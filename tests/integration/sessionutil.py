@@ -15,7 +15,6 @@ Everything talks to 127.0.0.0/8 only; every wait is bounded.
 
 import base64
 import ipaddress
-import json
 import os
 import pwd
 import socket
@@ -24,6 +23,8 @@ import struct
 import subprocess
 import time
 from pathlib import Path
+
+import spoolutil
 
 CLIENT_HELO = "client.test"
 
@@ -223,11 +224,9 @@ def spool_envelope(spool, msgid, timeout=10):
     """The envelope JSON of msgid from the spool (waits for it)."""
     deadline = time.monotonic() + timeout
     while True:
-        for p in Path(spool).rglob("%s.env" % msgid):
-            try:
-                return json.loads(p.read_text())
-            except (ValueError, FileNotFoundError):
-                pass
+        env = spoolutil.envelope(spool, msgid)
+        if env is not None:
+            return env
         if time.monotonic() >= deadline:
             raise AssertionError("no envelope for %s under %s"
                                  % (msgid, spool))

@@ -11,6 +11,7 @@ answering 451 keeps smarthost mail deferred; retries of an hour mean no
 retry happens during a test unless mtactl asks for one.
 """
 
+import json
 import os
 import pwd
 import re
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import mtadtest
+import spoolutil
 from ctlutil import (MTACTL, column_aligned, ctl_fail, ctl_json, ctl_ok,
                      inject, mtactl, queues, wait_queues)
 from mtadtest import Sink, make_message, send_mail, wait_until
@@ -159,8 +161,7 @@ def test_every_command_human_and_json(mtad_factory):
         assert ctl_json(m, "show", b1)["recipients"][0]["attempts"] >= 1
         r = ctl_json(m, "remove", a2)
         assert r["removed"] and r["id"] == a2
-        assert not (m.spool / "queue" / a2).exists()
-        assert not (m.spool / "queue" / (a2 + ".env")).exists()
+        assert spoolutil.envelope(m.spool, a2) is None
         assert "no such message" in ctl_fail(m, "show", a2)
         assert "%s: removed" % ab in ctl_ok(m, "remove", ab)
         q = queues(m)
@@ -198,8 +199,8 @@ def test_hold_release_flush_remove_change_delivery(mtad, sink):
 
     # A held message stays held across a restart (kept in its envelope).
     assert ctl_json(mtad, "hold", m1)["held"] == 1
-    assert '"held":true' in (mtad.spool / "queue" / (m1 + ".env")) \
-        .read_text().replace(" ", "")
+    assert '"held":true' in json.dumps(
+        spoolutil.envelope(mtad.spool, m1)).replace(" ", "")
     mtad.stop()
     mtad.start(retries=3600)
     assert queues(mtad)["(smarthost)"]["held"] == 1
@@ -213,7 +214,7 @@ def test_hold_release_flush_remove_change_delivery(mtad, sink):
 
     # remove: gone from the spool, never delivered.
     assert ctl_json(mtad, "remove", m3)["removed"]
-    assert not (mtad.spool / "queue" / m3).exists()
+    assert spoolutil.envelope(mtad.spool, m3) is None
     mtad.wait_log(r"%s: removed by mtactl" % m3)
 
     # flush everything: m4 goes, the held m1 does not.
@@ -257,7 +258,7 @@ def test_in_flight_hold_and_remove_and_bounce(mtad, sink):
         smtp.signal(signal.SIGCONT)
     # Back deferred: one parked as held, the other removed for good.
     mtad.wait_log(r"%s: removed$" % gone)
-    assert not (mtad.spool / "queue" / gone).exists()
+    assert spoolutil.envelope(mtad.spool, gone) is None
     wait_until(lambda: ctl_json(mtad, "show", held)["recipients"][0]
                ["state"] == "held", 10, "held after its attempt")
     assert queues(mtad)["(smarthost)"]["messages"] == 1

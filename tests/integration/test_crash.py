@@ -15,11 +15,12 @@ clean restart on the same spool.  It proves:
   - duplicates happen only for deliveries in flight: each one is printed
     with the kill that explains it (the copy arrived, then a process on
     the delivery path died before the result was saved);
-  - no spool file is left behind or moved to corrupt/.
+  - no message is left in the spool, and nothing is moved to corrupt/.
 
-test_half_written_never_delivered leaves messages half sent in
-incoming/, kills everything, restarts, and checks that they are thrown
-away at start and never delivered, while a committed one is.
+test_half_written_never_delivered leaves messages half written in slot
+files (never committed), kills everything, restarts, and checks that the
+slots are taken as free at start and the halves never delivered, while a
+committed message is.
 
 The random moments come from a seeded RNG: the seed is printed, and
 MTAD_CRASH_SEED=N replays a run (MTAD_CRASH_LOG=FILE keeps mtad's log).
@@ -32,6 +33,7 @@ import smtplib
 import time
 
 import crashutil
+import spoolutil
 from crashutil import (OK, REFUSED, UNKNOWN, UNSENT, Killer, Load,
                        RecordingSink, judge, make_load_message, rcpt_of)
 from mtadtest import CLIENT_HELO, send_mail, wait_until
@@ -48,6 +50,13 @@ def seed_of():
 def spool_files(spool, sub):
     d = spool / sub
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def half_written(spool):
+    """Slots that hold data but were never committed."""
+    return sorted(n for n, s in spoolutil.slots(spool).items()
+                  if s.state == "free" and
+                  s.path.stat().st_size > spoolutil.DATA_OFF)
 
 
 def test_crash_consistency(mtad_factory, dnsmasq):
@@ -112,7 +121,7 @@ def run_crash(mtad_factory, dnsmasq, sink, rng, seed):
         return want <= got
     try:
         wait_until(all_ok_arrived, 40, "every accepted message delivered")
-        wait_until(lambda: not spool_files(m.spool, "queue"), 20,
+        wait_until(lambda: not spoolutil.messages(m.spool), 20,
                    "the queue to drain")
     except AssertionError:
         pass                    # the verdict below says what is missing
@@ -157,8 +166,7 @@ def run_crash(mtad_factory, dnsmasq, sink, rng, seed):
     assert not v.unexplained, "duplicates with no delivery in flight " \
         "to explain them: %r (not 250: %r)" % (v.unexplained,
                                               v.twice_unsure)
-    assert not spool_files(m.spool, "queue"), spool_files(m.spool, "queue")
-    assert not spool_files(m.spool, "incoming")
+    assert not spoolutil.messages(m.spool), spoolutil.messages(m.spool)
     assert not spool_files(m.spool, "corrupt"), \
         "a crash left a file that recovery found corrupt: %r" \
         % spool_files(m.spool, "corrupt")
@@ -190,25 +198,24 @@ def test_half_written_never_delivered(mtad_factory, sink):
         assert s.getreply()[0] == 354
         s.send(data[:len(data) // 2])
         conns.append(s)
-    wait_until(lambda: len(spool_files(m.spool, "incoming")) == 3, 10,
-               "three half-written files in incoming/")
-    wait_until(lambda: all((m.spool / "incoming" / n).stat().st_size > 0
-                           for n in spool_files(m.spool, "incoming")), 5,
-               "smtpd to write the halves to incoming/")
+    wait_until(lambda: len(half_written(m.spool)) == 3, 10,
+               "smtpd to write the halves into three slots")
 
     mark = m.mark()
     m.kill_all()
     for s in conns:
         s.close()
-    assert len(spool_files(m.spool, "incoming")) == 3
+    halves_at = half_written(m.spool)
+    assert len(halves_at) == 3
+    assert list(spoolutil.messages(m.spool)) == [late_id]
     sink.start()
     m.start(**{"log-level": "info"})
-    m.wait_log(r"mtad/qmgr\[\d+\]: removed 3 uncommitted files from "
-               r"incoming/", since=mark)
+    m.wait_log(r"mtad/qmgr\[\d+\]: spool .*: 1 message in the queue, "
+               r"3 free slots to delete", since=mark)
     got = sink.wait_match(b"X-Seq: 90200", timeout=15)
     assert crashutil.check_copy(got.content, late) is None
     m.wait_log(r"%s: removed" % late_id)
-    assert not spool_files(m.spool, "incoming")
+    assert not spoolutil.messages(m.spool)
     time.sleep(1.5)             # a retry would have come by now
     for i in range(3):
         assert not sink.matching(b"X-Seq: %d" % (90000 + i)), \

@@ -5,25 +5,31 @@ and service resumes by itself once the fault is gone.
 
 test_disk_full: a full disk.
 The spool is a 2 MiB tmpfs mounted by the test (we run as root) and
-filled by a filler file to an exact number of free pages:
+filled by a filler file to an exact number of free pages.  A first
+message is delivered, so its slot file (a header page and a data page)
+is free for reuse.  Then:
 
-  - no page free: a message is refused at the final dot with 4xx;
+  - no page free, a message bigger than that slot: refused at the final
+    dot with 4xx (smtpd's write fails);
   - a few pages free, a message bigger than that: refused with 4xx (the
     write fails half way);
-  - one page free, a small message: its data fits, its envelope does
-    not: the commit fails and the reply is 4xx;
+  - a fresh mtad on a spool with no slot, one page free, a small
+    message: its data fits in that page, the slot's header does not: the
+    commit fails and the reply is 4xx;
+  - no page free, a small message that fits the free slot: accepted and
+    delivered, since the spool writes it over space it already has;
 
-each time incoming/ and queue/ keep nothing of it.  Then the filler goes
-and the next message gets 250 and is delivered; none of the refused
-ones ever is.  mtad does not check free space before the data (no 452
-at MAIL): the MAIL reply is recorded and printed, and what the test
+each time no slot holds a refused message.  Then the filler goes and
+the next message gets 250 and is delivered; none of the refused ones
+ever is.  mtad does not check free space before the data (no 452 at
+MAIL): the MAIL reply is recorded and printed, and what the test
 requires is that the transaction ends in 4xx, never 250.
 
 test_commit_syscall_fails: strace injects EIO into each system call of
-qmgr's commit in turn (the fsync of the data, of the envelope, of the
-queue directory; the rename of the data, of the envelope): each time the
-client gets 4xx, the spool keeps nothing, and the message never arrives;
-with strace gone the next message is taken and delivered.
+qmgr's commit in turn (the write of the envelope, the first fdatasync,
+the write of the header, the second fdatasync): each time the client
+gets 4xx, no slot holds the message, and it never arrives; with strace
+gone the next message is taken and delivered.
 """
 
 import os
@@ -34,6 +40,7 @@ import time
 
 import pytest
 
+import spoolutil
 from mtadtest import (CLIENT_HELO, make_message, nobody_ids, proc_status,
                       send_mail, wait_until)
 
@@ -71,9 +78,9 @@ def fill(spool, leave):
     assert free_pages(spool) == leave, free_pages(spool)
 
 
-def files(spool, sub):
-    d = spool / sub
-    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+def queued(spool):
+    """The ids of the messages the spool holds."""
+    return sorted(spoolutil.messages(spool))
 
 
 def attempt(port, data):
@@ -105,20 +112,41 @@ def test_disk_full(tmpfs_spool, mtad_factory, sink):
     m.wait_log(r"%s: removed" % msgid)     # its pages are free again
 
     big = make_message("disk full: big", body_lines=["y" * 70] * 3000)
-    small = make_message("disk full: small")
-    cases = [(0, small, "no page free"), (0, big, "no page free, big"),
-             (8, big, "8 pages free, 200 KB"), (1, small, "one page free")]
+    medium = make_message("disk full: medium", body_lines=["y" * 70] * 200)
+    cases = [(0, medium, "no page free, 14 KB"),
+             (8, big, "8 pages free, 200 KB")]
     for leave, data, what in cases:
         fill(spool, leave)
         mail, code, text = attempt(m.port, data)
         print("%s: MAIL %s, end %s %s" % (what, mail, code, text))
         assert 400 <= code < 500, "%s: %s %s" % (what, code, text)
-        assert not files(spool, "incoming"), (what, files(spool, "incoming"))
-        assert not files(spool, "queue"), (what, files(spool, "queue"))
+        assert queued(spool) == [], what
         os.unlink(spool / "filler")
     m.wait_log(r"mtad/smtpd\[\d+\]: .*spool write", timeout=5)
+
+    # No page free, but the message fits a free slot: taken.
+    fill(spool, 0)
+    fits = make_message("disk full: fits the free slot")
+    msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"], fits)
+    assert sink.wait_match(b"fits the free slot").content.endswith(fits)
+    m.wait_log(r"%s: removed" % msgid)
+    os.unlink(spool / "filler")
+
+    # A spool with no slot: the data fits one free page, the header not.
+    m.stop()
+    for p in (spool / "slots").iterdir():
+        p.unlink()
+    m.start(**{"log-level": "info"})
+    qmgr = m.child("qmgr")
+    fill(spool, 1)
+    small = make_message("disk full: small")
+    mail, code, text = attempt(m.port, small)
+    print("one page free: MAIL %s, end %s %s" % (mail, code, text))
+    assert 400 <= code < 500, "one page free: %s %s" % (code, text)
+    assert queued(spool) == []
     m.wait_log(r"mtad/qmgr\[\d+\]: .*commit failed: No space left",
                timeout=5)
+    os.unlink(spool / "filler")
 
     # Space is back: the next message is taken and delivered.
     after = make_message("disk full: after")
@@ -126,8 +154,9 @@ def test_disk_full(tmpfs_spool, mtad_factory, sink):
     assert sink.wait_match(b"disk full: after").content.endswith(after)
     m.wait_log(r"%s: removed" % msgid)
     assert not sink.matching(b"disk full: big")
+    assert not sink.matching(b"disk full: medium")
     assert not sink.matching(b"disk full: small")
-    assert len(sink.messages) == 2
+    assert len(sink.messages) == 3
     assert m.child("qmgr") == qmgr, "qmgr restarted"
 
 
@@ -155,9 +184,8 @@ class Inject:
 
 
 @pytest.mark.parametrize("syscall,nth,what", [
-    ("fsync", 1, "the data"), ("fsync", 2, "the envelope"),
-    ("fsync", 3, "queue/"), ("renameat2", 1, "the data"),
-    ("renameat2", 2, "the envelope")])
+    ("pwrite64", 1, "the envelope"), ("fdatasync", 1, "data and envelope"),
+    ("pwrite64", 2, "the header"), ("fdatasync", 2, "the header")])
 def test_commit_syscall_fails(mtad_factory, sink, workdir, syscall, nth,
                               what):
     m = mtad_factory()
@@ -174,7 +202,7 @@ def test_commit_syscall_fails(mtad_factory, sink, workdir, syscall, nth,
     assert trace.count("(INJECTED)") == 1, trace
     assert 400 <= code < 500, (code, text)
     m.wait_log(r"mtad/qmgr\[\d+\]: .*commit failed: Input/output error")
-    assert not files(m.spool, "incoming") and not files(m.spool, "queue")
+    assert queued(m.spool) == []
 
     after = make_message("commit fault: after")
     msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"], after)

@@ -186,9 +186,8 @@ def test_privilege_drop_as_root(mtad_factory, sink):
             if name != "qmgr":
                 root = os.readlink("/proc/%d/root" % pid)
                 assert root != "/", "%s[%d] is not chrooted" % (name, pid)
-    spool_queue = mtad.spool / "queue"
-    if spool_queue.exists():
-        assert spool_queue.stat().st_uid == uid
+    slots = mtad.spool / "slots"
+    assert slots.stat().st_uid == uid
 
 
 # (8) ------------------------------------------------------------------------

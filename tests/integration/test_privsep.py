@@ -107,7 +107,7 @@ def test_chroot_and_secrets(mtad_factory, workdir, sink):
         for pid in pids[name]:
             assert os.readlink("/proc/%d/root" % pid) == str(empty), name
             # The spool, seen from inside the chroot, does not exist.
-            inside = "/proc/%d/root%s" % (pid, m.spool / "queue")
+            inside = "/proc/%d/root%s" % (pid, m.spool / "slots")
             assert not os.path.exists(inside), name
     qroot = os.readlink("/proc/%d/root" % pids["qmgr"][0])
 

@@ -25,6 +25,7 @@ import time
 import pytest
 
 import mtadtest
+import spoolutil
 from mtadtest import Mtad, SendError, make_message, send_mail, wait_until
 from rabbitutil import Broker, Relay
 
@@ -81,7 +82,7 @@ def test_smtp_to_inbox(broker, mtad_factory):
         assert "campaign-7" in json.dumps(d.get("tags"))
     # Confirmed: the spool copy is gone; nothing was delivered directly.
     m.wait_log(r"%s: removed|%s: released" % (qid, qid))
-    assert not list((m.spool / "queue").iterdir())
+    assert not spoolutil.messages(m.spool)
 
 
 def test_broker_away_at_receive_time(broker, mtad_factory):
@@ -93,7 +94,7 @@ def test_broker_away_at_receive_time(broker, mtad_factory):
         m.wait_log(r"rabbitmq: .*connect")
         qid, _ = send_mail(m.port, SENDER, ["late@b.test"],
                            make_message("while away", rcpt="late@b.test"))
-        assert (m.spool / "queue" / qid).exists()
+        assert spoolutil.envelope(m.spool, qid) is not None
         relay.start()
         body = json.loads(broker.get(q["inbox"], 1, timeout=20)[0])
         assert body["recipient"] == "late@b.test"
@@ -343,7 +344,7 @@ def test_inbox_broker_restart_mid_run(broker, mtad_factory):
             q["inbox"], quiet=0.3))
         return set(got) >= want
     wait_until(all_in, 40, "all %d in the inbox" % n, interval=0.2)
-    wait_until(lambda: not list((m.spool / "queue").iterdir()), 10,
+    wait_until(lambda: not spoolutil.messages(m.spool), 10,
                "an empty spool")
     m.wait_log(r"rabbitmq: connection lost")
     dups = len(got) - n
@@ -403,15 +404,14 @@ def test_spool_max_answers_452(broker, mtad_factory):
                       make_message("full 5", rcpt="s5@b.test"))
         assert e.value.code == 452, e.value
         assert b"4.3.1" in e.value.text, e.value
-        assert sorted(p.name for p in (m.spool / "queue").iterdir()
-                      if "." not in p.name) == sorted(ids)
+        assert sorted(spoolutil.messages(m.spool)) == sorted(ids)
         relay.start()
         got = [json.loads(b)["recipient"] for b in
                broker.get(q["inbox"], 5, timeout=20)]
         assert sorted(got) == ["s%d@b.test" % i for i in range(5)]
         for qid in ids:
             m.wait_log(r"%s: removed" % qid)
-        wait_until(lambda: not list((m.spool / "queue").iterdir()), 10,
+        wait_until(lambda: not spoolutil.messages(m.spool), 10,
                    "an empty spool")
         # Room again: the next message is taken.
         send_mail(m.port, SENDER, ["s6@b.test"],
@@ -443,7 +443,7 @@ def test_blocked_connection_holds_publishes(broker, mtad_factory):
                                                 rcpt="b%d@b.test" % i),
                                    timeout=5)[0] for i in range(1, 4)]
         assert broker.count(q["inbox"]) == 0
-        assert all((m.spool / "queue" / i).exists() for i in ids)
+        assert sorted(spoolutil.messages(m.spool)) == sorted(ids)
     finally:
         broker.ctl("set_vm_memory_high_watermark", "0.4")
     m.wait_log(r"rabbitmq: connection unblocked", timeout=15)

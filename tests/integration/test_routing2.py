@@ -228,7 +228,11 @@ def test_source_address_unbindable_is_deferred(mtad_factory, servers):
     m = start(mtad_factory, smarthost="127.0.0.1", smarthost_port=srv.port,
               retries=3600)
     m.stop()
+    # Written in the older spool format, which mtad imports at start.
     queue = m.spool / "queue"
+    slots = m.spool / "slots"
+    queue.mkdir(mode=0o700)
+    os.chown(queue, slots.stat().st_uid, slots.stat().st_gid)
     msgid = "0A1B2C3D4E5F"
     (queue / msgid).write_bytes(make_message("moved spool"))
     env = {"id": msgid, "envelope": "sender@a.test", "received": 1,

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from mtadtest import wait_until
+import spoolutil
 from sessionutil import Client, queued_id, spool_envelope
 
 SENDER = "sender@a.test"
@@ -42,10 +43,9 @@ def begin(c, rcpts=(RCPT,), mail=SENDER, params=""):
     assert code == 354, lines
 
 
-def spool_files(m):
-    """Message files in the spool (data and envelopes)."""
-    return [p for p in m.spool.rglob("*") if p.is_file() and
-            p.parent.name in ("incoming", "queue")]
+def spool_messages(m):
+    """The ids of the messages queued in the spool."""
+    return sorted(spoolutil.messages(m.spool))
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_smuggling(small, sink, seq):
         assert code == 221, lines
     time.sleep(0.5)
     assert sink.messages == []
-    assert not [p for p in spool_files(small) if p.suffix != ".tmp"]
+    assert spool_messages(small) == []
 
 
 def test_pipelining(small, sink):
@@ -321,9 +321,10 @@ def test_qmgr_gone_during_data_is_4xx(mtad, sink):
 
 
 def test_spool_refusal_is_4xx(mtad, sink):
-    """qmgr cannot create the spool file: 4xx at DATA, never 250."""
+    """qmgr cannot create a slot file: 4xx at DATA, never 250."""
     mtad.start()
-    incoming = mtad.spool / "incoming"
+    incoming = mtad.spool / "slots"    # empty: every slot must be made
+    assert not list(incoming.iterdir())
     mode = incoming.stat().st_mode
     with Client(mtad.port) as c:
         c.ehlo()

@@ -23,6 +23,7 @@ import signal
 import time
 
 
+import spoolutil
 from crashutil import Instances, children_of, port_free, wait_gone
 from mtadtest import ProcRef, make_message, proc_stat, send_mail, wait_until
 
@@ -110,12 +111,15 @@ def test_kill_during_first_setup_restarts(mtad_factory, sink):
     msgid, _ = send_mail(m.port, "s@a.test", ["r@b.test"],
                          make_message("first setup kill"))
     assert m.stop() == 0
-    # 3,000 delivered messages make qmgr's recovery (before it says
-    # ready) long enough to be hit reliably; it removes them all.
+    # 3,000 delivered messages in the older spool format make qmgr's
+    # recovery (before it says ready) long enough to be hit reliably; it
+    # removes them all.
+    env = spoolutil.envelope(m.spool, msgid)
+    data = spoolutil.data(m.spool, msgid)
+    st = (m.spool / "slots").stat()
     q = m.spool / "queue"
-    env = json.loads((q / (msgid + ".env")).read_text())
-    data = (q / msgid).read_bytes()
-    st = q.stat()
+    q.mkdir(mode=0o700)
+    os.chown(q, st.st_uid, st.st_gid)
     for i in range(3000):
         mid = "%012X" % (0xA00000000000 + i)
         env["id"] = mid
