@@ -23,10 +23,10 @@
  * first, at most TRIM_BATCH a second, so that draining a large queue is
  * not slowed by as many deletions at once.
  *
- * Create (MSG_QMGR_CREATE): take a slot from the pool (or make a new file,
- * and fsync slots/ so that its name survives a crash) and pass smtpd a
- * descriptor positioned at the data offset; smtpd writes the message
- * through it.  The slot's header still says free: a crash loses nothing.
+ * Create (MSG_QMGR_CREATE): take a slot from the pool (when it is empty,
+ * make SLOT_BATCH new files and fsync slots/ once, so that their names
+ * survive a crash) and pass smtpd a descriptor positioned at the data
+ * offset; smtpd writes the message through it.  The slot's header still says free: a crash loses nothing.
  *
  * Commit (MSG_QMGR_COMMIT): the envelope goes after the data, fdatasync,
  * the header naming the message in the other half, fdatasync.  Only then
@@ -83,6 +83,7 @@
 #define LOG_TEXT	512
 #define POOL_MAX	4096		/* free slots kept for reuse */
 #define TRIM_BATCH	200		/* extra slots deleted per second */
+#define SLOT_BATCH	32		/* new slot files made at once */
 #define SLOT_KEEP_MAX	(1024 * 1024)	/* bigger slots are not reused */
 #define COPY_CHUNK	65536
 
@@ -257,33 +258,63 @@ pool_put(const struct qmgr_slot *s, int dirty)
 	npool++;
 }
 
-/* A new slot file; its name made durable.  The fd, or -1 with errno. */
+/* A new, empty slot file: 0, or -1 with errno set. */
 static int
-slot_create(struct qmgr_slot *s)
+slot_create_one(uint32_t *num)
 {
-	int	fd, tries, error;
+	int	fd, tries;
 
 	for (tries = 0; tries < 1000; tries++) {
 		if (next_num == UINT32_MAX)
 			next_num = 1;
-		s->num = next_num++;
-		fd = slot_open(s->num, O_RDWR | O_CREAT | O_EXCL);
+		*num = next_num++;
+		fd = slot_open(*num, O_RDWR | O_CREAT | O_EXCL);
 		if (fd == -1 && errno == EEXIST)
 			continue;	/* a pooled or busy slot */
 		if (fd == -1)
 			return -1;
-		if (fsync(slots_fd) == -1) {
-			error = errno;
-			close(fd);
-			slot_unlink(s->num);
-			errno = error;
-			return -1;
-		}
-		s->half = -1;
-		return fd;
+		close(fd);
+		return 0;
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+/*
+ * The pool is empty: make up to SLOT_BATCH new slot files and one fsync
+ * of slots/ for all of their names (a burst of intake pays it once per
+ * batch, not per message).  0 when at least one was made, else -1.
+ */
+static int
+slot_create_batch(void)
+{
+	struct qmgr_slot s;
+	uint32_t	 nums[SLOT_BATCH];
+	size_t		 n = 0, i;
+	int		 error = 0;
+
+	while (n < SLOT_BATCH && slot_create_one(&nums[n]) == 0)
+		n++;
+	if (n < SLOT_BATCH)
+		error = errno;
+	if (n > 0 && fsync(slots_fd) == -1) {
+		error = errno;
+		for (i = 0; i < n; i++)
+			slot_unlink(nums[i]);
+		n = 0;
+	}
+	memset(&s, 0, sizeof(s));
+	s.half = -1;
+	/* The lowest number on top: taken first. */
+	for (i = n; i > 0; i--) {
+		s.num = nums[i - 1];
+		pool_put(&s, 0);
+	}
+	if (n == 0) {
+		errno = error;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -295,9 +326,11 @@ static int
 slot_take(struct qmgr_slot *s)
 {
 	struct pool_entry	 e;
-	int			 fd, error;
+	int			 fd = -1, error;
 
 	memset(s, 0, sizeof(*s));
+	if (npool == 0 && slot_create_batch() == -1)
+		return -1;
 	while (npool > 0) {
 		e = pool[--npool];
 		if ((fd = slot_open(e.num, O_RDWR)) == -1) {
@@ -315,11 +348,12 @@ slot_take(struct qmgr_slot *s)
 		}
 		s->num = e.num;
 		s->half = e.half;
-		goto opened;
+		break;
 	}
-	if ((fd = slot_create(s)) == -1)
+	if (fd == -1) {
+		errno = ENOENT;		/* every pooled slot was gone */
 		return -1;
-opened:
+	}
 	if (lseek(fd, SLOT_DATA_OFF, SEEK_SET) == -1) {
 		error = errno;
 		close(fd);
