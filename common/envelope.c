@@ -14,6 +14,7 @@
 
 #include "dsn.h"
 #include "envelope.h"
+#include "intern.h"
 #include "json_strict.h"
 #include "props_smarthost.h"
 #include "xmalloc.h"
@@ -42,25 +43,87 @@ envelope_init(struct envelope *env)
 	memset(env, 0, sizeof(*env));
 }
 
+/*
+ * Every string but the addresses, plain or shared alike: intern_release
+ * frees a plain one.
+ */
+static void
+clear_strings(struct envelope *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		intern_release(env->rcpts[i].last);
+		intern_release(env->rcpts[i].orcpt);
+		intern_release(env->rcpts[i].relay);
+	}
+	intern_release(env->sender);
+	intern_release(env->client);
+	intern_release(env->local_ip);
+	intern_release(env->bind_ip);
+	intern_release(env->helo);
+	intern_release(env->properties);
+}
+
 void
 envelope_clear(struct envelope *env)
 {
 	size_t	 i;
 
-	for (i = 0; i < env->nrcpt; i++) {
-		free(env->rcpts[i].address);
-		free(env->rcpts[i].last);
-		free(env->rcpts[i].orcpt);
-		free(env->rcpts[i].relay);
-	}
+	for (i = 0; i < env->nrcpt; i++)
+		intern_release(env->rcpts[i].address);
+	clear_strings(env);
 	free(env->rcpts);
-	free(env->sender);
-	free(env->client);
-	free(env->local_ip);
-	free(env->bind_ip);
-	free(env->helo);
-	free(env->properties);
 	envelope_init(env);
+}
+
+void
+envelope_clear_keep_rcpts(struct envelope *env)
+{
+	clear_strings(env);
+	envelope_init(env);
+}
+
+/* *s becomes the shared copy of its text. */
+static void
+share(char **s)
+{
+	char	*shared;
+
+	if (*s == NULL || intern_owns(*s))
+		return;
+	shared = intern_str(*s);
+	free(*s);
+	*s = shared;
+}
+
+void
+envelope_share(struct envelope *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		share(&env->rcpts[i].last);
+		share(&env->rcpts[i].orcpt);
+		share(&env->rcpts[i].relay);
+	}
+	share(&env->sender);
+	share(&env->client);
+	share(&env->local_ip);
+	share(&env->bind_ip);
+	share(&env->helo);
+	share(&env->properties);
+}
+
+void
+envelope_set(char **field, const char *value)
+{
+	char	*shared;
+
+	/* First the new one: value may be the old string's own text. */
+	shared = intern_str(value);
+	intern_release(*field);
+	*field = shared;
 }
 
 void
@@ -99,10 +162,16 @@ envelope_state_from_name(const char *name)
 	return -1;
 }
 
-/* Parse text that must be one JSON object; NULL otherwise. */
+/*
+ * Parse text that must be one JSON object; NULL otherwise.  Most messages
+ * have no properties: "{}" skips the parser, which costs two locale
+ * objects per call (json-c), a few times per message.
+ */
 static struct json_object *
 parse_object(const char *text, size_t len)
 {
+	if (len == 2 && memcmp(text, "{}", 2) == 0)
+		return json_object_new_object();
 	return json_parse_object(text, len);
 }
 
@@ -246,6 +315,7 @@ read_rcpt_dsn(struct envelope_rcpt *er, struct json_object *r, char **cause)
 	struct json_object	*v;
 	const char		*notify, *orcpt, *status, *relay;
 	int64_t			 code = 0;
+	int			 flags;
 
 	if (get_opt_str(r, "notify", &notify, cause) == -1 ||
 	    get_opt_str(r, "orcpt", &orcpt, cause) == -1 ||
@@ -255,9 +325,12 @@ read_rcpt_dsn(struct envelope_rcpt *er, struct json_object *r, char **cause)
 	if (json_object_object_get_ex(r, "code", &v) &&
 	    get_int(r, "code", 0, 999, &code, cause) == -1)
 		return -1;
-	if (*notify != '\0' && (er->notify = dsn_notify_parse(notify)) == -1) {
-		xasprintf(cause, "bad \"notify\"");
-		return -1;
+	if (*notify != '\0') {
+		if ((flags = dsn_notify_parse(notify)) == -1) {
+			xasprintf(cause, "bad \"notify\"");
+			return -1;
+		}
+		er->notify = (int8_t)flags;
 	}
 	if (strlen(status) >= sizeof(er->status)) {
 		xasprintf(cause, "\"status\" too long");

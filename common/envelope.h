@@ -51,19 +51,20 @@
 /* Used when the retries list is empty. */
 #define ENV_RETRY_DEFAULT	600
 
+/* Narrow fields at the end: qmgr keeps one per queued recipient. */
 struct envelope_rcpt {
 	char		*address;
-	int		 state;		/* ENV_RCPT_* */
-	uint32_t	 attempts;
-	int64_t		 next;		/* due time */
 	char		*last;		/* last reply text, "" if none */
-	int		 notify;	/* DSN_NOTIFY_* flags, 0: not given */
 	char		*orcpt;		/* "" when not given */
-	char		 status[16];	/* last status "4.2.0", "" if none */
-	uint32_t	 code;		/* last SMTP reply code, 0 if none */
 	char		*relay;		/* last server reached, "" if none */
-	int		 warned;	/* a delay warning was sent */
-	int		 held;		/* mtactl hold: not scheduled */
+	int64_t		 next;		/* due time */
+	char		 status[16];	/* last status "4.2.0", "" if none */
+	uint32_t	 attempts;
+	uint32_t	 code;		/* last SMTP reply code, 0 if none */
+	int8_t		 state;		/* ENV_RCPT_* */
+	int8_t		 notify;	/* DSN_NOTIFY_* flags, 0: not given */
+	uint8_t		 warned;	/* a delay warning was sent */
+	uint8_t		 held;		/* mtactl hold: not scheduled */
 };
 
 struct envelope {
@@ -81,7 +82,20 @@ struct envelope {
 };
 
 void		 envelope_init(struct envelope *);
+/* Frees every string, plain or shared (below), and the rcpts array. */
 void		 envelope_clear(struct envelope *);
+/*
+ * Strings shared with other envelopes (common/intern.h) for every string
+ * but the recipients' addresses, which are mostly distinct: qmgr's queued
+ * messages, thousands of which repeat one sender, client, HELO, local
+ * address, properties and last reply.  A shared string is never changed
+ * in place nor freed: envelope_set() replaces it.
+ */
+void		 envelope_share(struct envelope *);
+/* *field (a string of an envelope) becomes a shared copy of value. */
+void		 envelope_set(char **field, const char *value);
+/* envelope_clear() but the rcpts array and addresses: the caller's. */
+void		 envelope_clear_keep_rcpts(struct envelope *);
 void		 envelope_add_rcpt(struct envelope *, const char *address,
 		    int64_t next);
 /* JSON text (allocated), or NULL with *cause set. */

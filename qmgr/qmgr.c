@@ -159,6 +159,7 @@ qmgr_run(void)
 	qmgr_mq_init();
 	qmgr_spool_init();
 	qmgr_spool_recover();
+	qmgr_queue_recovered();		/* probe each queue once */
 	if (qmgr.mq_on)
 		qmgr_amqp_init(qmgr.mq_address);
 }

@@ -69,27 +69,34 @@ void	*qmgr_table_del(struct qmgr_table *, const void *, size_t);
 void	 qmgr_titer_init(struct qmgr_table *, struct qmgr_titer *);
 void	*qmgr_titer_next(struct qmgr_table *, struct qmgr_titer *);
 
+/* Narrow fields at the end: one per queued recipient (48 bytes). */
 struct qmgr_rcpt {
 	struct qmgr_msg		*msg;
-	size_t			 idx;		/* in msg->env.rcpts */
-	int			 where;
+	struct qmgr_qmsg	*qmsg;		/* NULL when final */
+	TAILQ_ENTRY(qmgr_rcpt)	 due_entry;	/* qmsg->due; while waiting
+						   with noreply: queue->noreply */
+	uint32_t		 idx;		/* in msg->env.rcpts */
+	uint32_t		 heap_idx;
+	uint8_t			 where;
 #define QMGR_RCPT_FINAL		0	/* delivered or failed: nowhere */
 #define QMGR_RCPT_WAIT		1	/* in the heap until env next */
 #define QMGR_RCPT_DUE		2	/* in qmsg->due */
 #define QMGR_RCPT_FLIGHT	3	/* in a job */
 #define QMGR_RCPT_HELD		4	/* env "held" (mtactl hold): in its
 					   qmsg, in no list until released */
-	struct qmgr_qmsg	*qmsg;		/* NULL when final */
-	size_t			 heap_idx;
-	TAILQ_ENTRY(qmgr_rcpt)	 due_entry;
-	char			 stage[QMGR_STAGE_MAX];	/* of the last attempt, for the
-						   RabbitMQ results; "" none */
+	uint8_t			 noreply;	/* last deferred because the
+						   destination was down: may be
+						   released early (qmgr_queue.c) */
+	uint8_t			 released;	/* due by such a release */
+	uint8_t			 stage;		/* of the last attempt, for the
+						   RabbitMQ results:
+						   qmgr_stage_name() */
 };
 
 struct qmgr_qmsg {
 	struct qmgr_msg		*msg;
 	struct qmgr_queue	*queue;
-	size_t			 nrcpt;		/* attached recipients */
+	uint32_t		 nrcpt;		/* attached recipients */
 	int			 on_due;	/* in queue->due */
 	TAILQ_HEAD(, qmgr_rcpt)	 due;
 	TAILQ_ENTRY(qmgr_qmsg)	 msg_entry;
@@ -117,6 +124,15 @@ struct qmgr_queue {
 	int64_t			 until;
 	char			*reason;	/* last connection failure */
 	struct event		 timer;		/* end of the suspension */
+
+	/* Early release of deferrals without a reply (qmgr_queue.c) */
+	TAILQ_HEAD(, qmgr_rcpt)	 noreply;	/* waiting rcpts with noreply */
+	size_t			 nnoreply;
+	size_t			 nwait;		/* recipients in the heap */
+	uint32_t		 nreply;	/* results with a reply (wraps) */
+	int			 releasing;	/* on the release list */
+	TAILQ_ENTRY(qmgr_queue)	 release_entry;
+	struct qmgr_rcpt	*probe;		/* qmgr_queue_recovered() only */
 };
 
 /* A job's result classified for the queue's back-off. */
@@ -133,17 +149,52 @@ struct qmgr_slot {
 	uint64_t		 data_len;
 };
 
+/*
+ * A message's share of one queue in mtactl's index (qmgr_ctlindex.c):
+ * its pending recipients there, of which deferred and held, and the
+ * earliest due time of those neither held nor in flight.
+ */
+struct ci_queue;
+struct qmgr_ctlshare {
+	struct qmgr_msg		*msg;
+	struct ci_queue		*q;
+	int64_t			 next;		/* INT64_MAX: none */
+	uint32_t		 nrcpt;
+	uint32_t		 ndeferred;
+	uint32_t		 nheld;
+	uint32_t		 idx[2];	/* in q's two heaps */
+};
+
+/* A message's record in mtactl's index, kept with the message. */
+struct qmgr_ctlrec {
+	struct qmgr_ctlshare	 share;		/* the first (most have one) */
+	struct qmgr_ctlshare	*more;		/* nshares - 1 others */
+	uint32_t		 nshares;
+	uint32_t		 indexed;	/* the index has the message */
+	uint64_t		 attempts;	/* totals for mtactl stats */
+	uint32_t		 ndelivered;
+	uint32_t		 nfailed;
+};
+
+/*
+ * One allocation holds the message, its props (when it has any), its
+ * qmgr_rcpts, its env.rcpts and their addresses (qmgr_msg_new); the
+ * other strings of env are shared with other messages (envelope_share):
+ * change them with envelope_set().
+ */
 struct qmgr_msg {
 	struct envelope		 env;
 	struct qmgr_slot	 slot;
 	struct qmgr_rcpt	*rcpts;		/* env.nrcpt of them */
-	size_t			 nfinal;
-	char			*route_key;	/* per-message smarthost */
-	struct msgprops		 props;		/* per-message settings */
-	TAILQ_HEAD(, qmgr_qmsg)	 qmsgs;
-	struct qmgr_mq		*mq;		/* RabbitMQ state, qmgr_mq.c */
+	uint32_t		 nfinal;
 	int			 transient;	/* from the outbox: data in its
 						   slot, never committed */
+	char			*route_key;	/* per-message smarthost */
+	struct msgprops		*props;		/* per-message settings; never
+						   NULL (a shared empty one) */
+	TAILQ_HEAD(, qmgr_qmsg)	 qmsgs;
+	struct qmgr_mq		*mq;		/* RabbitMQ state, qmgr_mq.c */
+	struct qmgr_ctlrec	 ctl;		/* qmgr_ctlindex.c */
 };
 
 struct qmgr_worker {
@@ -160,6 +211,7 @@ struct qmgr_job {
 	struct qmgr_qmsg	*qmsg;
 	struct qmgr_rcpt	**rcpts;
 	size_t			 nrcpt;
+	uint32_t		 nreply;	/* its queue's nreply at the start */
 	TAILQ_ENTRY(qmgr_job)	 entry;
 };
 
@@ -230,6 +282,8 @@ int	 qmgr_envelope_read(int dirfd, const char *name, struct envelope *,
 struct qmgr_msg *qmgr_msg_new(struct envelope *);
 void	 qmgr_msg_free(struct qmgr_msg *);
 int	 qmgr_msg_done(struct qmgr_msg *);
+uint8_t	 qmgr_stage_index(const char *);
+const char *qmgr_stage_name(uint8_t);
 
 /* qmgr_queue.c */
 void	 qmgr_queue_init(void);
@@ -241,6 +295,9 @@ void	 qmgr_queue_rcpt_drop(struct qmgr_rcpt *);
 void	 qmgr_queue_probe_now(struct qmgr_queue *);
 void	 qmgr_queue_job_done(struct qmgr_queue *);
 void	 qmgr_queue_feedback(struct qmgr_queue *, int, const char *);
+void	 qmgr_queue_delivered(struct qmgr_queue *);
+int	 qmgr_queue_unreached(uint32_t, const char *, const char *);
+void	 qmgr_queue_recovered(void);
 void	 qmgr_queue_wake(const char *);
 void	 qmgr_queue_rekey(void);
 void	 qmgr_queue_recap(void);
@@ -250,6 +307,7 @@ void	 qmgr_queue_kick(void);
 void	 qmgr_heap_push(struct qmgr_rcpt *);
 void	 qmgr_heap_remove(struct qmgr_rcpt *);
 struct qmgr_rcpt *qmgr_heap_top(void);
+struct qmgr_rcpt *qmgr_heap_at(size_t);
 
 /* qmgr_deliver.c */
 struct qmgr_worker *qmgr_deliver_worker_new(uint32_t instance);
@@ -304,6 +362,7 @@ void	 qmgr_control_request(struct chan *, struct msg *);
 void	 qmgr_control_commit(struct chan *, struct msg *);
 void	 qmgr_ctlindex_changed(struct qmgr_msg *);
 void	 qmgr_ctlindex_removed(struct qmgr_msg *);
+void	 qmgr_ctlindex_forget(struct qmgr_msg *);	/* not counted */
 void	 qmgr_ctlindex_rebuild(void);
 
 #endif

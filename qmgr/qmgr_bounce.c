@@ -104,7 +104,7 @@ expiry_reason(const struct qmgr_msg *m, const struct envelope_rcpt *er)
 {
 	if (strcmp(er->status, "4.4.7") != 0)
 		return NULL;
-	if (m->props.maxattempts != 0 && er->attempts >= m->props.maxattempts)
+	if (m->props->maxattempts != 0 && er->attempts >= m->props->maxattempts)
 		return "maximum number of delivery attempts reached";
 	return "delivery time expired";
 }
@@ -158,7 +158,7 @@ bounce_text(struct qmgr_msg *m, int action, struct qmgr_rcpt **rcpts,
 	size_t			 olen;
 	int			 full;
 
-	full = action == DSN_ACTION_FAILED && m->props.ret != DSN_RET_HDRS &&
+	full = action == DSN_ACTION_FAILED && m->props->ret != DSN_RET_HDRS &&
 	    m->env.size <= DSN_FULL_LIMIT;
 	if ((orig = read_orig(m, full, &olen)) == NULL) {
 		log_warn("%s: reading the message for its DSN", m->env.id);
@@ -172,7 +172,7 @@ bounce_text(struct qmgr_msg *m, int action, struct qmgr_rcpt **rcpts,
 	rep.reporting_mta = qmgr.hostname;
 	rep.queue_id = m->env.id;
 	rep.sender = m->env.sender;
-	rep.envid = m->props.envid != NULL ? m->props.envid : "";
+	rep.envid = m->props->envid != NULL ? m->props->envid : "";
 	rep.boundary = boundary;
 	rep.message_id = mid;
 	rep.arrival = m->env.received;

@@ -32,6 +32,7 @@
 #include "chan.h"
 #include "counter.h"
 #include "dsn.h"
+#include "intern.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -356,10 +357,12 @@ remove_bounce(struct qmgr_msg *m, char **cause)
 		    m->rcpts[i].where == QMGR_RCPT_FLIGHT ||
 		    (er->notify & DSN_NOTIFY_NEVER))
 			continue;
+		/* The old text's reference moves to saved. */
 		saved[n].last = er->last;
 		memcpy(saved[n].status, er->status, sizeof(er->status));
 		saved[n].code = er->code;
-		er->last = xstrdup(REMOVED_TEXT);
+		er->last = NULL;
+		envelope_set(&er->last, REMOVED_TEXT);
 		memcpy(er->status, "5.0.0", sizeof("5.0.0"));
 		er->code = 0;
 		rcpts[n++] = &m->rcpts[i];
@@ -369,10 +372,10 @@ remove_bounce(struct qmgr_msg *m, char **cause)
 	for (i = 0; i < n; i++) {
 		er = &m->env.rcpts[rcpts[i]->idx];
 		if (rv == 0) {
-			free(saved[i].last);
+			intern_release(saved[i].last);
 			continue;
 		}
-		free(er->last);
+		intern_release(er->last);
 		er->last = saved[i].last;
 		memcpy(er->status, saved[i].status, sizeof(er->status));
 		er->code = saved[i].code;
@@ -410,8 +413,7 @@ remove_rcpts(struct qmgr_msg *m)
 		if (r->where == QMGR_RCPT_WAIT || r->where == QMGR_RCPT_DUE)
 			qmgr_queue_rcpt_unplace(r);
 		er->state = ENV_RCPT_FAILED;
-		free(er->last);
-		er->last = xstrdup(REMOVED_TEXT);
+		envelope_set(&er->last, REMOVED_TEXT);
 		qmgr_queue_rcpt_final(r);
 	}
 	return inflight;
@@ -434,7 +436,7 @@ ctl_remove(struct ctl_req *req, char **cause)
 		return NULL;
 	memcpy(id, m->env.id, MSGID_SIZE);
 	/* Ended by hand: not counted as delivered or bounced. */
-	qmgr_ctlindex_forget(id);
+	qmgr_ctlindex_forget(m);
 	inflight = remove_rcpts(m);
 	log_info("%s: removed by mtactl%s%s", id,
 	    (req->flags & CTL_F_BOUNCE) ? " with a bounce to the sender" : "",
@@ -493,7 +495,7 @@ removal_finish(int fd, short ev, void *arg)
 			continue;
 		qmgr_table_del(&removing, ids[i], MSGID_LEN);
 		if (m != NULL && qmgr_msg_done(m)) {
-			qmgr_ctlindex_forget(m->env.id);
+			qmgr_ctlindex_forget(m);
 			qmgr_spool_remove(m);
 		}
 		free(ids[i]);

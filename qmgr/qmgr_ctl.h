@@ -25,7 +25,6 @@ struct ci_queue {
 };
 
 /* qmgr_ctlindex.c */
-void		 qmgr_ctlindex_forget(const char *id);
 void		 qmgr_ctlindex_check(void);
 struct ci_queue	*qmgr_ctlindex_queue(const char *key);
 struct qmgr_table *qmgr_ctlindex_queues(void);

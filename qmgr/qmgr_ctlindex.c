@@ -10,18 +10,23 @@
  * call recomputes that one message's share, O(its recipients), and moves
  * it in the per-queue heaps, O(log n):
  *
- *	ci_msg		a message: its id, arrival, and one ci_member per
- *			queue that holds some of its pending recipients.
- *	ci_member	a message's share of one queue: recipients pending,
+ *	qmgr_ctlrec	kept in the message itself (qmgr.h): one
+ *			qmgr_ctlshare per queue that holds some of its
+ *			pending recipients, and its totals.
+ *	qmgr_ctlshare	a message's share of one queue: recipients pending,
  *			deferred and held, and the earliest due time of those
  *			not held and not in flight.
- *	ci_queue	a queue key's sums, and two heaps of its members:
+ *	ci_queue	a queue key's sums, and two heaps of its shares:
  *			oldest message first, earliest next attempt first.
  *
- * Nothing here points into qmgr's own objects: records are keyed by
- * message id and queue key, copied, so a queue or qmsg that qmgr frees
- * can never leave a dangling pointer here.  Recipients in flight are
- * counted from the job table when asked (a few hundred jobs at most).
+ * The record lives in the message, so that a queued message costs no
+ * allocation here (100,000 of them would otherwise cost ~15 MB).  The
+ * heaps point at messages, which is safe because qmgr_msg_free() takes a
+ * message that is still indexed out first.  Queues are the index's own,
+ * keyed by a copy of the queue key, so that a qmgr_queue or qmsg that
+ * qmgr frees can never leave a dangling pointer here.  Recipients in
+ * flight are counted from the job table when asked (a few hundred jobs
+ * at most).
  *
  * The same diff of a message's totals before and after a change feeds the
  * counters of `mtactl stats`: recipients newly delivered, newly failed,
@@ -44,77 +49,63 @@
 #define CI_AGE		0
 #define CI_NEXT		1
 
-struct ci_member;
-
 struct ci_heap {
-	struct ci_member	**v;
+	struct qmgr_ctlshare	**v;
 	size_t			  n;
 	size_t			  cap;
 	int			  which;	/* CI_AGE or CI_NEXT */
 };
 
-struct ci_msg {
-	char			 id[MSGID_SIZE];
-	int64_t			 received;
-	struct ci_member	*members;
-	size_t			 nmembers;
-	uint64_t		 attempts;	/* over every recipient */
-	size_t			 ndelivered;
-	size_t			 nfailed;
+/* A message's totals over every recipient, for the counters. */
+struct ci_totals {
+	uint64_t		 attempts;
+	uint32_t		 ndelivered;
+	uint32_t		 nfailed;
 };
 
-struct ci_member {
-	struct ci_msg		*msg;
-	struct ci_queue		*q;
-	size_t			 nrcpt;
-	size_t			 ndeferred;
-	size_t			 nheld;
-	int64_t			 next;		/* INT64_MAX: none */
-	size_t			 idx[2];	/* in q's heaps */
-};
-
-static struct qmgr_table	 ci_msgs;	/* ci_msg by id */
 static struct qmgr_table	 ci_queues;	/* ci_queue by key */
+static size_t			 ci_nmsgs;	/* messages indexed */
 static int			 ci_ready;
 
 /* (received, id) for CI_AGE, next for CI_NEXT: a < b? */
 static int
-ci_less(const struct ci_member *a, const struct ci_member *b, int which)
+ci_less(const struct qmgr_ctlshare *a, const struct qmgr_ctlshare *b,
+    int which)
 {
 	if (which == CI_NEXT)
 		return a->next < b->next;
-	if (a->msg->received != b->msg->received)
-		return a->msg->received < b->msg->received;
-	return strcmp(a->msg->id, b->msg->id) < 0;
+	if (a->msg->env.received != b->msg->env.received)
+		return a->msg->env.received < b->msg->env.received;
+	return strcmp(a->msg->env.id, b->msg->env.id) < 0;
 }
 
 static void
-heap_place(struct ci_heap *h, size_t i, struct ci_member *m)
+heap_place(struct ci_heap *h, size_t i, struct qmgr_ctlshare *sh)
 {
-	h->v[i] = m;
-	m->idx[h->which] = i;
+	h->v[i] = sh;
+	sh->idx[h->which] = (uint32_t)i;
 }
 
 static void
 heap_up(struct ci_heap *h, size_t i)
 {
-	struct ci_member	*m = h->v[i];
+	struct qmgr_ctlshare	*sh = h->v[i];
 	size_t			 p;
 
 	while (i > 0) {
 		p = (i - 1) / 2;
-		if (!ci_less(m, h->v[p], h->which))
+		if (!ci_less(sh, h->v[p], h->which))
 			break;
 		heap_place(h, i, h->v[p]);
 		i = p;
 	}
-	heap_place(h, i, m);
+	heap_place(h, i, sh);
 }
 
 static void
 heap_down(struct ci_heap *h, size_t i)
 {
-	struct ci_member	*m = h->v[i];
+	struct qmgr_ctlshare	*sh = h->v[i];
 	size_t			 c;
 
 	for (;;) {
@@ -123,33 +114,33 @@ heap_down(struct ci_heap *h, size_t i)
 			break;
 		if (c + 1 < h->n && ci_less(h->v[c + 1], h->v[c], h->which))
 			c++;
-		if (!ci_less(h->v[c], m, h->which))
+		if (!ci_less(h->v[c], sh, h->which))
 			break;
 		heap_place(h, i, h->v[c]);
 		i = c;
 	}
-	heap_place(h, i, m);
+	heap_place(h, i, sh);
 }
 
 static void
-heap_push(struct ci_heap *h, struct ci_member *m)
+heap_push(struct ci_heap *h, struct qmgr_ctlshare *sh)
 {
 	if (h->n == h->cap) {
 		h->cap = h->cap == 0 ? 16 : h->cap * 2;
 		h->v = xreallocarray(h->v, h->cap, sizeof(*h->v));
 	}
-	heap_place(h, h->n++, m);
+	heap_place(h, h->n++, sh);
 	heap_up(h, h->n - 1);
 }
 
 static void
-heap_remove(struct ci_heap *h, struct ci_member *m)
+heap_remove(struct ci_heap *h, struct qmgr_ctlshare *sh)
 {
-	size_t			 i = m->idx[h->which];
-	struct ci_member	*last;
+	size_t			 i = sh->idx[h->which];
+	struct qmgr_ctlshare	*last;
 
-	if (i >= h->n || h->v[i] != m)
-		log_panic("%s: member not in its heap", __func__);
+	if (i >= h->n || h->v[i] != sh)
+		log_panic("%s: share not in its heap", __func__);
 	last = h->v[--h->n];
 	if (i == h->n)
 		return;
@@ -165,7 +156,6 @@ ci_init(void)
 {
 	if (ci_ready)
 		return;
-	qmgr_table_init(&ci_msgs);
 	qmgr_table_init(&ci_queues);
 	ci_ready = 1;
 }
@@ -187,35 +177,51 @@ queue_get(const char *key)
 	return q;
 }
 
-/* Take a message's shares out of their queues and free it. */
 static void
-msg_drop(struct ci_msg *cm)
+queue_free(struct ci_queue *q)
 {
-	struct ci_member	*mb;
+	free(q->by_age->v);
+	free(q->by_next->v);
+	free(q->by_age);
+	free(q->by_next);
+	free(q->key);
+	free(q);
+}
+
+/* The i-th share of a record. */
+static struct qmgr_ctlshare *
+rec_share(struct qmgr_ctlrec *rec, size_t i)
+{
+	return i == 0 ? &rec->share : &rec->more[i - 1];
+}
+
+/* Take a message's shares out of their queues: it is no longer indexed. */
+static void
+msg_drop(struct qmgr_msg *m)
+{
+	struct qmgr_ctlrec	*rec = &m->ctl;
+	struct qmgr_ctlshare	*sh;
 	struct ci_queue		*q;
 	size_t			 i;
 
-	for (i = 0; i < cm->nmembers; i++) {
-		mb = &cm->members[i];
-		q = mb->q;
-		heap_remove(q->by_age, mb);
-		heap_remove(q->by_next, mb);
-		q->nrcpt -= mb->nrcpt;
-		q->ndeferred -= mb->ndeferred;
-		q->nheld -= mb->nheld;
+	for (i = 0; i < rec->nshares; i++) {
+		sh = rec_share(rec, i);
+		q = sh->q;
+		heap_remove(q->by_age, sh);
+		heap_remove(q->by_next, sh);
+		q->nrcpt -= sh->nrcpt;
+		q->ndeferred -= sh->ndeferred;
+		q->nheld -= sh->nheld;
 		if (q->by_age->n > 0)
 			continue;
 		qmgr_table_del(&ci_queues, q->key, strlen(q->key));
-		free(q->by_age->v);
-		free(q->by_next->v);
-		free(q->by_age);
-		free(q->by_next);
-		free(q->key);
-		free(q);
+		queue_free(q);
 	}
-	qmgr_table_del(&ci_msgs, cm->id, MSGID_LEN);
-	free(cm->members);
-	free(cm);
+	free(rec->more);
+	rec->more = NULL;
+	rec->nshares = 0;
+	rec->indexed = 0;
+	ci_nmsgs--;
 }
 
 static int
@@ -237,104 +243,128 @@ qmsg_find(struct qmgr_qmsg **qms, size_t n, struct qmgr_qmsg *qm)
 	return p == NULL ? n : (size_t)(p - qms);
 }
 
-/* Add recipient r's share to member mb. */
+/* Add recipient r's share to sh. */
 static void
-member_add_rcpt(struct ci_member *mb, const struct qmgr_rcpt *r)
+share_add_rcpt(struct qmgr_ctlshare *sh, const struct qmgr_rcpt *r)
 {
 	const struct envelope_rcpt	*er = &r->msg->env.rcpts[r->idx];
 
-	mb->nrcpt++;
+	sh->nrcpt++;
 	if (er->state == ENV_RCPT_DEFERRED)
-		mb->ndeferred++;
+		sh->ndeferred++;
 	if (er->held)
-		mb->nheld++;
-	else if (r->where != QMGR_RCPT_FLIGHT && er->next < mb->next)
-		mb->next = er->next;
+		sh->nheld++;
+	else if (r->where != QMGR_RCPT_FLIGHT && er->next < sh->next)
+		sh->next = er->next;
 }
 
 /* Attempts, deliveries and failures over all of m's recipients. */
 static void
-msg_totals(const struct qmgr_msg *m, struct ci_msg *cm)
+msg_totals(const struct qmgr_msg *m, struct ci_totals *t)
 {
 	const struct envelope_rcpt	*er;
 	size_t				 i;
 
-	cm->attempts = 0;
-	cm->ndelivered = cm->nfailed = 0;
+	memset(t, 0, sizeof(*t));
 	for (i = 0; i < m->env.nrcpt; i++) {
 		er = &m->env.rcpts[i];
-		cm->attempts += er->attempts;
+		t->attempts += er->attempts;
 		if (er->state == ENV_RCPT_DELIVERED)
-			cm->ndelivered++;
+			t->ndelivered++;
 		else if (er->state == ENV_RCPT_FAILED)
-			cm->nfailed++;
+			t->nfailed++;
 	}
 }
 
-/* A new record for m: one member per queue with a pending recipient. */
-static struct ci_msg *
+/* m's totals as the index last recorded them. */
+static void
+rec_totals(const struct qmgr_msg *m, struct ci_totals *t)
+{
+	t->attempts = m->ctl.attempts;
+	t->ndelivered = m->ctl.ndelivered;
+	t->nfailed = m->ctl.nfailed;
+}
+
+/*
+ * Fill m's record, not indexed yet: one share per queue with a pending
+ * recipient.  Most messages are in one queue: no allocation then.
+ */
+static void
 msg_build(struct qmgr_msg *m)
 {
-	struct ci_msg		 *cm;
-	struct qmgr_qmsg	 *qm, **qms;
+	struct qmgr_ctlrec	 *rec = &m->ctl;
+	struct qmgr_ctlshare	  one, *shares;
+	struct qmgr_qmsg	 *qm, **qms, *qm1;
+	struct ci_totals	  t;
 	const struct envelope_rcpt *er;
 	size_t			  k = 0, i, j;
 
-	cm = xcalloc(1, sizeof(*cm));
-	memcpy(cm->id, m->env.id, MSGID_SIZE);
-	cm->received = m->env.received;
 	TAILQ_FOREACH(qm, &m->qmsgs, msg_entry)
 		k++;
-	qms = xcalloc(k > 0 ? k : 1, sizeof(*qms));
-	k = 0;
-	TAILQ_FOREACH(qm, &m->qmsgs, msg_entry)
-		qms[k++] = qm;
-	qsort(qms, k, sizeof(*qms), ptr_cmp);
-	cm->members = xcalloc(k > 0 ? k : 1, sizeof(*cm->members));
-	for (i = 0; i < k; i++) {
-		cm->members[i].msg = cm;
-		cm->members[i].next = INT64_MAX;
+	qm1 = TAILQ_FIRST(&m->qmsgs);
+	qms = k > 1 ? xcalloc(k, sizeof(*qms)) : &qm1;
+	shares = k > 1 ? xcalloc(k, sizeof(*shares)) : &one;
+	if (k > 1) {
+		k = 0;
+		TAILQ_FOREACH(qm, &m->qmsgs, msg_entry)
+			qms[k++] = qm;
+		qsort(qms, k, sizeof(*qms), ptr_cmp);
 	}
-	msg_totals(m, cm);
+	for (i = 0; i < k; i++) {
+		memset(&shares[i], 0, sizeof(shares[i]));
+		shares[i].msg = m;
+		shares[i].next = INT64_MAX;
+	}
+	msg_totals(m, &t);
+	rec->attempts = t.attempts;
+	rec->ndelivered = t.ndelivered;
+	rec->nfailed = t.nfailed;
 	for (i = 0; i < m->env.nrcpt; i++) {
 		er = &m->env.rcpts[i];
 		if (!ENV_RCPT_FINAL(er->state) && m->rcpts[i].qmsg != NULL &&
 		    (j = qmsg_find(qms, k, m->rcpts[i].qmsg)) < k)
-			member_add_rcpt(&cm->members[j], &m->rcpts[i]);
+			share_add_rcpt(&shares[j], &m->rcpts[i]);
 	}
 	/* Keep only the shares with recipients, in their queues. */
-	for (i = j = 0; i < k; i++) {
-		if (cm->members[i].nrcpt == 0)
+	rec->nshares = 0;
+	rec->more = NULL;
+	for (i = 0; i < k; i++) {
+		if (shares[i].nrcpt == 0)
 			continue;
-		cm->members[j] = cm->members[i];
-		cm->members[j].q = queue_get(qms[i]->queue->key);
-		j++;
+		shares[i].q = queue_get(qms[i]->queue->key);
+		if (rec->nshares > 0 && rec->more == NULL)
+			rec->more = xcalloc(k - 1, sizeof(*rec->more));
+		*rec_share(rec, rec->nshares++) = shares[i];
 	}
-	cm->nmembers = j;
-	free(qms);
-	return cm;
+	if (k > 1) {
+		free(qms);
+		free(shares);
+	}
 }
 
+/* Put m's freshly built record into its queues' sums and heaps. */
 static void
-msg_insert(struct ci_msg *cm)
+msg_insert(struct qmgr_msg *m)
 {
-	struct ci_member	*mb;
+	struct qmgr_ctlrec	*rec = &m->ctl;
+	struct qmgr_ctlshare	*sh;
 	size_t			 i;
 
-	qmgr_table_put(&ci_msgs, cm->id, MSGID_LEN, cm);
-	for (i = 0; i < cm->nmembers; i++) {
-		mb = &cm->members[i];
-		mb->q->nrcpt += mb->nrcpt;
-		mb->q->ndeferred += mb->ndeferred;
-		mb->q->nheld += mb->nheld;
-		heap_push(mb->q->by_age, mb);
-		heap_push(mb->q->by_next, mb);
+	rec->indexed = 1;
+	ci_nmsgs++;
+	for (i = 0; i < rec->nshares; i++) {
+		sh = rec_share(rec, i);
+		sh->q->nrcpt += sh->nrcpt;
+		sh->q->ndeferred += sh->ndeferred;
+		sh->q->nheld += sh->nheld;
+		heap_push(sh->q->by_age, sh);
+		heap_push(sh->q->by_next, sh);
 	}
 }
 
 /* What happened between two records of one message: the counters. */
 static void
-count_diff(const struct ci_msg *old, const struct ci_msg *new)
+count_diff(const struct ci_totals *old, const struct ci_totals *new)
 {
 	uint64_t	 attempts, finals;
 
@@ -347,41 +377,31 @@ count_diff(const struct ci_msg *old, const struct ci_msg *new)
 		return;
 	/* Attempts that did not end the recipient were deferrals. */
 	attempts = new->attempts - old->attempts;
-	finals = (new->ndelivered + new->nfailed) -
-	    (old->ndelivered + old->nfailed);
+	finals = ((uint64_t)new->ndelivered + new->nfailed) -
+	    ((uint64_t)old->ndelivered + old->nfailed);
 	if (attempts > finals)
 		counter_add(COUNTER_DEFERRED, attempts - finals);
-}
-
-/* Drop m's old record, if any, keeping its totals in *was. */
-static int
-msg_forget(const struct qmgr_msg *m, struct ci_msg *was)
-{
-	struct ci_msg	*old;
-
-	if ((old = qmgr_table_get(&ci_msgs, m->env.id, MSGID_LEN)) == NULL)
-		return 0;
-	*was = *old;
-	was->members = NULL;
-	was->nmembers = 0;
-	msg_drop(old);
-	return 1;
 }
 
 /* A message was added or saved: recompute its share. */
 void
 qmgr_ctlindex_changed(struct qmgr_msg *m)
 {
-	struct ci_msg	 was, *cm;
+	struct ci_totals was, now;
 	int		 had;
 
 	ci_init();
 	/* The old share goes first: it may hold the last ref of a queue. */
-	had = msg_forget(m, &was);
-	cm = msg_build(m);
-	if (had)
-		count_diff(&was, cm);
-	msg_insert(cm);
+	if ((had = m->ctl.indexed)) {
+		rec_totals(m, &was);
+		msg_drop(m);
+	}
+	msg_build(m);
+	if (had) {
+		rec_totals(m, &now);
+		count_diff(&was, &now);
+	}
+	msg_insert(m);
 	qmgr_control_changed(m);
 }
 
@@ -389,24 +409,24 @@ qmgr_ctlindex_changed(struct qmgr_msg *m)
 void
 qmgr_ctlindex_removed(struct qmgr_msg *m)
 {
-	struct ci_msg	 was, now;
+	struct ci_totals was, now;
 
 	ci_init();
-	if (!msg_forget(m, &was))
+	if (!m->ctl.indexed)
 		return;
+	rec_totals(m, &was);
+	msg_drop(m);
 	msg_totals(m, &now);
 	count_diff(&was, &now);
 }
 
-/* Forget a message without counting (mtactl remove). */
+/* Forget a message without counting (mtactl remove, a freed message). */
 void
-qmgr_ctlindex_forget(const char *id)
+qmgr_ctlindex_forget(struct qmgr_msg *m)
 {
-	struct ci_msg	*old;
-
 	ci_init();
-	if ((old = qmgr_table_get(&ci_msgs, id, MSGID_LEN)) != NULL)
-		msg_drop(old);
+	if (m->ctl.indexed)
+		msg_drop(m);
 }
 
 /* Rebuild everything from qmgr's messages (queue keys changed). */
@@ -415,15 +435,17 @@ qmgr_ctlindex_rebuild(void)
 {
 	struct qmgr_titer	 it;
 	struct qmgr_msg		*m;
-	struct ci_msg		*cm;
 
 	ci_init();
-	qmgr_titer_init(&ci_msgs, &it);
-	while ((cm = qmgr_titer_next(&ci_msgs, &it)) != NULL)
-		msg_drop(cm);
 	qmgr_titer_init(&qmgr.msgs, &it);
 	while ((m = qmgr_titer_next(&qmgr.msgs, &it)) != NULL)
-		msg_insert(msg_build(m));
+		if (m->ctl.indexed)
+			msg_drop(m);
+	qmgr_titer_init(&qmgr.msgs, &it);
+	while ((m = qmgr_titer_next(&qmgr.msgs, &it)) != NULL) {
+		msg_build(m);
+		msg_insert(m);
+	}
 }
 
 /* Before answering: the index must know exactly qmgr's messages. */
@@ -431,10 +453,10 @@ void
 qmgr_ctlindex_check(void)
 {
 	ci_init();
-	if (ci_msgs.count == qmgr.msgs.count)
+	if (ci_nmsgs == qmgr.msgs.count)
 		return;
 	log_warnx("control index: %zu messages, qmgr has %zu: rebuilding",
-	    ci_msgs.count, qmgr.msgs.count);
+	    ci_nmsgs, qmgr.msgs.count);
 	qmgr_ctlindex_rebuild();
 }
 
@@ -462,14 +484,14 @@ qmgr_ctlindex_nmsg(const struct ci_queue *q)
 const char *
 qmgr_ctlindex_msgid(const struct ci_queue *q, size_t i)
 {
-	return q->by_age->v[i]->msg->id;
+	return q->by_age->v[i]->msg->env.id;
 }
 
 /* Arrival of q's oldest message; 0 when empty. */
 int64_t
 qmgr_ctlindex_oldest(const struct ci_queue *q)
 {
-	return q->by_age->n > 0 ? q->by_age->v[0]->msg->received : 0;
+	return q->by_age->n > 0 ? q->by_age->v[0]->msg->env.received : 0;
 }
 
 /* q's earliest next attempt; INT64_MAX when nothing waits. */

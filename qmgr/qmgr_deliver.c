@@ -31,7 +31,11 @@
  * Each result also tells the queue whether its destination answered at
  * all (qmgr_queue_feedback), which drives the queue's back-off; the due
  * recipients of a suspended queue are deferred here without a job
- * (qmgr_deliver_suspended).
+ * (qmgr_deliver_suspended).  A recipient deferred because the
+ * destination could not be reached is marked noreply, so that the
+ * queue's next delivery releases it early (qmgr_queue_delivered), unless
+ * the failure looks like its own: another job of the queue got a reply
+ * while this one was in flight, or it had just been released.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -124,8 +128,8 @@ job_unlink(struct qmgr_job *job)
 int64_t
 qmgr_deliver_expiry(const struct qmgr_msg *m)
 {
-	if (m->props.maxdelivertime != 0)
-		return m->props.maxdelivertime;
+	if (m->props->maxdelivertime != 0)
+		return m->props->maxdelivertime;
 	return m->env.received + qmgr.max_delivery_time;
 }
 
@@ -137,9 +141,9 @@ static int64_t
 msg_retry_next(const struct qmgr_msg *m, uint32_t attempts, time_t now,
     int64_t expire)
 {
-	if (m->props.retries != NULL)
-		return envelope_retry_next(m->props.retries,
-		    m->props.nretries, attempts, now, expire);
+	if (m->props->retries != NULL)
+		return envelope_retry_next(m->props->retries,
+		    m->props->nretries, attempts, now, expire);
 	return envelope_retry_next(qmgr.retries, qmgr.nretries, attempts, now,
 	    expire);
 }
@@ -149,7 +153,7 @@ static int
 rcpt_wants(const struct qmgr_msg *m, const struct envelope_rcpt *er,
     int action)
 {
-	int	 notify = er->notify != 0 ? er->notify : m->props.notify;
+	int	 notify = er->notify != 0 ? er->notify : m->props->notify;
 
 	if (m->env.sender[0] == '\0')
 		return 0;		/* never to <> (RFC 5321 4.5.5) */
@@ -186,7 +190,8 @@ rcpt_deferred(struct qmgr_rcpt *r, time_t now, struct qmgr_report *rep)
 		rcpt_expire(r, rep, "maximum delivery time reached");
 		return;
 	}
-	if (m->props.maxattempts != 0 && er->attempts >= m->props.maxattempts) {
+	if (m->props->maxattempts != 0 &&
+	    er->attempts >= m->props->maxattempts) {
 		rcpt_expire(r, rep, "maximum number of attempts reached");
 		return;
 	}
@@ -202,30 +207,37 @@ rcpt_deferred(struct qmgr_rcpt *r, time_t now, struct qmgr_report *rep)
 static void
 rcpt_record(struct envelope_rcpt *er, const struct result *res)
 {
-	free(er->last);
-	if (res->code != 0)
-		xasprintf(&er->last, "%u %s %s", res->code, res->dsn,
-		    res->text);
-	else
-		er->last = xstrdup(res->text);
+	char	*last;
+
+	/* Shared strings (envelope_share): a down host's text is common. */
+	if (res->code != 0) {
+		xasprintf(&last, "%u %s %s", res->code, res->dsn, res->text);
+		envelope_set(&er->last, last);
+		free(last);
+	} else
+		envelope_set(&er->last, res->text);
 	er->code = res->code;
 	snprintf(er->status, sizeof(er->status), "%s", res->dsn);
-	free(er->relay);
-	er->relay = xstrdup(res->relay);
+	envelope_set(&er->relay, res->relay);
 }
 
 /*
  * Record one recipient's outcome.  A failed recipient stays attached
- * until report_flush() knows whether its bounce could be queued.
+ * until report_flush() knows whether its bounce could be queued.  A
+ * deferral because the destination was down may be released early, if
+ * may_release.
  */
 static void
 rcpt_result(struct qmgr_rcpt *r, const struct result *res, time_t now,
-    struct qmgr_report *rep)
+    struct qmgr_report *rep, int may_release)
 {
 	struct envelope_rcpt	*er = &r->msg->env.rcpts[r->idx];
 
 	rcpt_record(er, res);
-	snprintf(r->stage, sizeof(r->stage), "%s", res->stage);
+	r->stage = qmgr_stage_index(res->stage);
+	r->noreply = may_release && res->status == RCPT_DEFERRED &&
+	    qmgr_queue_unreached(res->code, res->dsn, res->relay);
+	r->released = 0;
 	switch (res->status) {
 	case RCPT_DELIVERED:
 		er->state = ENV_RCPT_DELIVERED;
@@ -365,7 +377,7 @@ job_defer_all(struct qmgr_job *job, const char *text)
 	job_unlink(job);
 	qmgr_report_init(&rep, m, job->nrcpt);
 	for (i = 0; i < job->nrcpt; i++)
-		rcpt_result(job->rcpts[i], &res, now, &rep);
+		rcpt_result(job->rcpts[i], &res, now, &rep, 0);
 	report_flush(&rep, now);
 	msg_settle(m);
 	free(job->rcpts);
@@ -402,6 +414,7 @@ qmgr_deliver_job(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts, size_t n)
 	job->qmsg = qm;
 	job->rcpts = rcpts;
 	job->nrcpt = n;
+	job->nreply = qm->queue->nreply;
 	qmgr_table_put(&qmgr.jobs, &job->id, sizeof(job->id), job);
 	if ((job->worker = worker_pick()) == NULL)
 		log_panic("%s: no worker", __func__);
@@ -487,6 +500,18 @@ result_read(struct msg *msg, struct qmgr_job *job, size_t *np)
 	return res;
 }
 
+/* Did any recipient of the results get delivered? */
+static int
+result_delivered(const struct result *res, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (res[i].status == RCPT_DELIVERED)
+			return 1;
+	return 0;
+}
+
 /*
  * What the results say about the destination: a server answered (any
  * reply code, or a delivery), or none could be reached (every recipient
@@ -515,12 +540,14 @@ qmgr_deliver_result(struct chan *chan, struct msg *msg)
 	struct qmgr_worker	*w = chan_arg(chan);
 	struct qmgr_job		*job;
 	struct qmgr_msg		*m;
+	struct qmgr_queue	*q;
 	struct qmgr_rcpt	*r;
 	struct qmgr_report	 rep;
 	struct result		*res, missing = { 0, RCPT_DEFERRED, 0, "4.3.0",
 				    "no result from the smtp worker", "none", "" };
 	time_t			 now = time(NULL);
 	size_t			 n, i, pos;
+	int			 own;
 
 	job = qmgr_table_get(&qmgr.jobs, &msg->hdr.peerid,
 	    sizeof(msg->hdr.peerid));
@@ -530,22 +557,27 @@ qmgr_deliver_result(struct chan *chan, struct msg *msg)
 	m = job->qmsg->msg;
 	job_unlink(job);
 	/* The queue lives on: the job's recipients still hold its qmsg. */
-	qmgr_queue_feedback(job->qmsg->queue, result_feedback(res, n),
+	q = job->qmsg->queue;
+	/* Others got replies meanwhile: a failure here is the job's own. */
+	own = job->nreply != q->nreply;
+	qmgr_queue_feedback(q, result_feedback(res, n),
 	    n > 0 ? res[0].text : "");
+	if (result_delivered(res, n))
+		qmgr_queue_delivered(q);
 	qmgr_report_init(&rep, m, job->nrcpt);
 	for (i = 0; i < n; i++) {
 		if ((r = job_rcpt(job, res[i].idx, &pos)) == NULL)
 			fatalx("smtp: job %u: recipient %u not in the job",
 			    job->id, res[i].idx);
 		job->rcpts[pos] = NULL;
-		rcpt_result(r, &res[i], now, &rep);
+		rcpt_result(r, &res[i], now, &rep, !own && !r->released);
 	}
 	/* A worker that forgot a recipient: retry it, never drop it. */
 	for (i = 0; i < job->nrcpt; i++) {
 		if (job->rcpts[i] != NULL) {
-			log_warnx("%s: job %u: no result for recipient %zu",
+			log_warnx("%s: job %u: no result for recipient %u",
 			    m->env.id, job->id, job->rcpts[i]->idx);
-			rcpt_result(job->rcpts[i], &missing, now, &rep);
+			rcpt_result(job->rcpts[i], &missing, now, &rep, 0);
 		}
 	}
 	report_flush(&rep, now);
@@ -585,7 +617,8 @@ qmgr_deliver_suspended(struct qmgr_qmsg *qm, struct qmgr_rcpt **rcpts,
 		log_info("%s: to=<%s>, relay=none, delay=%lld, dsn=4.4.1, "
 		    "status=deferred (%s)", m->env.id, rcpt,
 		    (long long)(now - m->env.received), etext);
-		rcpt_result(rcpts[i], &res, now, &rep);
+		/* Suspended: the destination's fault, released early. */
+		rcpt_result(rcpts[i], &res, now, &rep, 1);
 	}
 	report_flush(&rep, now);
 	msg_settle(m);

@@ -2,7 +2,8 @@
  * The wait heap: every recipient that is due later, ordered by its due
  * time (env.rcpts[idx].next), earliest at the root.  A binary min-heap in a
  * growing array; each recipient remembers its index so that it can be
- * removed from the middle (a reload that changes queue keys) in O(log n).
+ * removed from the middle (mtactl, a reload that changes queue keys, an
+ * early release of a queue's no-reply deferrals) in O(log n).
  */
 #include <stdlib.h>
 
@@ -97,4 +98,11 @@ struct qmgr_rcpt *
 qmgr_heap_top(void)
 {
 	return heap_len > 0 ? heap[0] : NULL;
+}
+
+/* The recipient at index i, in no order; NULL past the end. */
+struct qmgr_rcpt *
+qmgr_heap_at(size_t i)
+{
+	return i < heap_len ? heap[i] : NULL;
 }

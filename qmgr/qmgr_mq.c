@@ -756,7 +756,8 @@ out_add_result(struct qmgr_mq *q, const struct qmgr_rcpt *r,
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	e = json_object_new_object();
-	json_object_object_add(e, "state", json_object_new_string(r->stage));
+	json_object_object_add(e, "state", json_object_new_string(
+	    qmgr_stage_name(r->stage)));
 	json_object_object_add(e, "result", json_object_new_string(res));
 	json_object_object_add(e, "code", json_object_new_int((int)er->code));
 	json_object_object_add(e, "status",

@@ -28,7 +28,44 @@
  * deferred at once with "delivery temporarily suspended" (so that their
  * retry times, attempts, expiry and delay warnings move on as if tried).
  * When the time is up the queue probes: one job at a time; a connection
- * failure suspends it again for longer, a reply resumes it fully.
+ * failure suspends it again for longer, a reply resumes it fully.  With
+ * nothing due, the probe is the recipient first on the noreply list
+ * (below), so that a queue whose mail all waits for long retry times
+ * still notices that its destination is back.
+ *
+ * Early release.  A recipient deferred because no server could be
+ * reached (no reply, relay "none": connection refused or timed out,
+ * 4.4.1, as is "delivery temporarily suspended"; DNS failure, 4.4.3)
+ * learnt nothing about itself, only that the destination was down.
+ * Waiting out its retry time once the destination is back up only delays
+ * mail (with retries=3600, by an hour).  So:
+ *
+ *  - Release on success.  While such a recipient waits in the heap it is
+ *    also on its queue's noreply list (through due_entry, unused while
+ *    waiting).  When a job of the queue delivers at least one recipient,
+ *    the destination is proven up: every recipient on that list becomes
+ *    due now, QMGR_RELEASE_BATCH per scheduler run, under the usual
+ *    concurrency limits; one log line per release gives the count.
+ *    Recipients deferred by a real 4xx reply (greylisting, a full
+ *    mailbox) are not on the list and keep their schedule.  A queue that
+ *    is suspended again stops releasing until its next success.
+ *  - Only deferrals that speak for the destination, or a message that
+ *    cannot get through would be retried after every success in its
+ *    queue.  Not a source address that cannot be bound (4.4.0) nor a
+ *    worker's trouble (4.3.0).  Not a job that failed while another job
+ *    of the queue got a reply (the queue's reply count moved while it was
+ *    in flight).  Not a recipient that failed again right after its own
+ *    release: it waits for its retry time, once.  Deferrals of a
+ *    suspended queue always count.  After a restart the envelope tells:
+ *    deferred, code 0, no relay, status 4.4.1 or 4.4.3.
+ *  - Restart probe.  After the spool is read (qmgr_queue_recovered), every
+ *    queue with waiting recipients makes the earliest of them due now,
+ *    with the other waiting recipients of its message in that queue: one
+ *    job that either delivers, and so releases the rest as above, or
+ *    fails and leaves the schedule as it was, at the cost of one attempt.
+ *
+ * Each step costs O(log n) per recipient moved, plus one pass over the
+ * heap at start; nothing scans the heap per result.
  */
 #include <sys/time.h>
 
@@ -43,9 +80,13 @@
 
 /* Jobs started per scheduler run, so the event loop stays responsive. */
 #define QMGR_SCHED_BATCH	1000
+/* Recipients released per scheduler run, for the same reason. */
+#define QMGR_RELEASE_BATCH	10000
 
 static TAILQ_HEAD(, qmgr_queue)	 ready = TAILQ_HEAD_INITIALIZER(ready);
 static TAILQ_HEAD(, qmgr_queue)	 sweep = TAILQ_HEAD_INITIALIZER(sweep);
+static TAILQ_HEAD(, qmgr_queue)	 releasing =
+				    TAILQ_HEAD_INITIALIZER(releasing);
 static struct event		 sched_ev;
 static int			 sched_kicked;
 
@@ -90,6 +131,7 @@ queue_get(char *key)
 	q = xcalloc(1, sizeof(*q));
 	q->key = key;
 	TAILQ_INIT(&q->due);
+	TAILQ_INIT(&q->noreply);
 	evtimer_set(&q->timer, queue_timer, q);
 	qmgr_table_put(&qmgr.queues, q->key, strlen(q->key), q);
 	return q;
@@ -146,9 +188,11 @@ queue_unref(struct qmgr_queue *q)
 {
 	if (--q->nqmsg > 0)
 		return;
-	if (q->ninflight != 0 || !TAILQ_EMPTY(&q->due))
+	if (q->ninflight != 0 || !TAILQ_EMPTY(&q->due) || q->nwait != 0)
 		log_panic("%s: queue %s still busy", __func__, q->key);
 	queue_list_remove(q);
+	if (q->releasing)
+		TAILQ_REMOVE(&releasing, q, release_entry);
 	evtimer_del(&q->timer);
 	qmgr_table_del(&qmgr.queues, q->key, strlen(q->key));
 	free(q->reason);
@@ -192,6 +236,39 @@ rcpt_detach(struct qmgr_rcpt *r)
 	free(qm);
 }
 
+/*
+ * A recipient is due later: into the heap, and on its queue's noreply
+ * list too when its last deferral may be released early.
+ */
+static void
+rcpt_wait(struct qmgr_rcpt *r)
+{
+	struct qmgr_queue	*q = r->qmsg->queue;
+
+	r->where = QMGR_RCPT_WAIT;
+	qmgr_heap_push(r);
+	q->nwait++;
+	if (r->noreply) {
+		TAILQ_INSERT_TAIL(&q->noreply, r, due_entry);
+		q->nnoreply++;
+	}
+}
+
+/* Take a waiting recipient out of the heap (and noreply list). */
+static void
+rcpt_unwait(struct qmgr_rcpt *r)
+{
+	struct qmgr_queue	*q = r->qmsg->queue;
+
+	qmgr_heap_remove(r);
+	q->nwait--;
+	if (r->noreply) {
+		TAILQ_REMOVE(&q->noreply, r, due_entry);
+		q->nnoreply--;
+	}
+	r->where = QMGR_RCPT_FINAL;
+}
+
 /* Take a recipient out of the heap or its due list. */
 static void
 rcpt_unplace(struct qmgr_rcpt *r)
@@ -199,7 +276,7 @@ rcpt_unplace(struct qmgr_rcpt *r)
 	struct qmgr_qmsg	*qm = r->qmsg;
 
 	if (r->where == QMGR_RCPT_WAIT)
-		qmgr_heap_remove(r);
+		rcpt_unwait(r);
 	else if (r->where == QMGR_RCPT_DUE) {
 		TAILQ_REMOVE(&qm->due, r, due_entry);
 		if (TAILQ_EMPTY(&qm->due) && qm->on_due) {
@@ -250,10 +327,8 @@ qmgr_queue_rcpt_schedule(struct qmgr_rcpt *r)
 	}
 	if (r->msg->env.rcpts[r->idx].next <= time(NULL))
 		rcpt_make_due(r);
-	else {
-		r->where = QMGR_RCPT_WAIT;
-		qmgr_heap_push(r);
-	}
+	else
+		rcpt_wait(r);
 	qmgr_queue_kick();
 }
 
@@ -285,15 +360,42 @@ qmgr_queue_rcpt_drop(struct qmgr_rcpt *r)
 		rcpt_detach(r);
 }
 
+/*
+ * Does a deferral (reply code, enhanced status, relay) say only that the
+ * destination was down: no server reached, because the connection failed
+ * (4.4.1, also a suspended queue's) or DNS did (4.4.3)?
+ */
+int
+qmgr_queue_unreached(uint32_t code, const char *status, const char *relay)
+{
+	if (code != 0 || status == NULL)
+		return 0;
+	if (relay != NULL && relay[0] != '\0' && strcmp(relay, "none") != 0)
+		return 0;
+	return strcmp(status, "4.4.1") == 0 || strcmp(status, "4.4.3") == 0;
+}
+
+/* Was the recipient's last attempt, as its envelope tells, unreached? */
+static int
+rcpt_env_noreply(const struct envelope_rcpt *er)
+{
+	return er->state == ENV_RCPT_DEFERRED &&
+	    qmgr_queue_unreached(er->code, er->status, er->relay);
+}
+
 /* Schedule every recipient of a newly committed or recovered message. */
 void
 qmgr_queue_add_msg(struct qmgr_msg *m)
 {
 	size_t	 i;
 
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (!ENV_RCPT_FINAL(m->env.rcpts[i].state))
-			qmgr_queue_rcpt_schedule(&m->rcpts[i]);
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (ENV_RCPT_FINAL(m->env.rcpts[i].state))
+			continue;
+		m->rcpts[i].noreply = rcpt_env_noreply(&m->env.rcpts[i]);
+		m->rcpts[i].released = 0;
+		qmgr_queue_rcpt_schedule(&m->rcpts[i]);
+	}
 	qmgr_ctlindex_changed(m);	/* mtactl's view follows */
 }
 
@@ -334,20 +436,39 @@ queue_suspend(struct qmgr_queue *q, const char *why)
 	qmgr_queue_kick();
 }
 
-/* The suspension is over: let one job through to see. */
+/* End a suspension: let one job through to see. */
 static void
-queue_timer(int fd, short ev, void *arg)
+queue_probe(struct qmgr_queue *q)
 {
-	struct qmgr_queue	*q = arg;
-	char			 key[512];
+	char	 key[512];
 
-	if (q->state != QMGR_QUEUE_SUSPENDED)
-		return;
 	q->state = QMGR_QUEUE_PROBING;
 	log_escape(key, sizeof(key), q->key, strlen(q->key));
 	log_info("queue %s: back-off over, probing with one delivery", key);
 	queue_update_ready(q);
 	qmgr_queue_kick();
+}
+
+/*
+ * The suspension's time is up.  With nothing due, the probe is the
+ * recipient that has waited longest only because the destination was
+ * down; else the queue would stay silent until some retry time came,
+ * however soon the destination was back.  (mtactl flush makes its own
+ * recipients due: it only needs queue_probe.)
+ */
+static void
+queue_timer(int fd, short ev, void *arg)
+{
+	struct qmgr_queue	*q = arg;
+	struct qmgr_rcpt	*r;
+
+	if (q->state != QMGR_QUEUE_SUSPENDED)
+		return;
+	queue_probe(q);
+	if (TAILQ_EMPTY(&q->due) && (r = TAILQ_FIRST(&q->noreply)) != NULL) {
+		rcpt_unwait(r);
+		rcpt_make_due(r);
+	}
 }
 
 /* mtactl flush: end a suspension now, as if its time were up. */
@@ -357,7 +478,7 @@ qmgr_queue_probe_now(struct qmgr_queue *q)
 	if (q->state != QMGR_QUEUE_SUSPENDED)
 		return;
 	evtimer_del(&q->timer);
-	queue_timer(-1, 0, q);
+	queue_probe(q);
 }
 
 /*
@@ -370,6 +491,7 @@ qmgr_queue_feedback(struct qmgr_queue *q, int what, const char *text)
 	char	 key[512], why[64];
 
 	if (what == QMGR_FEEDBACK_REPLY) {
+		q->nreply++;
 		q->nconnfail = 0;
 		if (q->state == QMGR_QUEUE_OK)
 			return;
@@ -397,14 +519,119 @@ qmgr_queue_feedback(struct qmgr_queue *q, int what, const char *text)
 	}
 }
 
+/*
+ * A job of q delivered a recipient: the destination is up, so what waits
+ * only because it was down is due now.  The scheduler moves it.
+ */
+void
+qmgr_queue_delivered(struct qmgr_queue *q)
+{
+	char	 key[512];
+
+	if (q->nnoreply == 0 || q->releasing)
+		return;
+	q->releasing = 1;
+	TAILQ_INSERT_TAIL(&releasing, q, release_entry);
+	log_escape(key, sizeof(key), q->key, strlen(q->key));
+	log_info("queue %s: delivery succeeded, releasing %zu recipient%s "
+	    "deferred without a reply", key, q->nnoreply,
+	    q->nnoreply == 1 ? "" : "s");
+	qmgr_queue_kick();
+}
+
+/*
+ * Move up to QMGR_RELEASE_BATCH recipients of the releasing queues from
+ * the heap to their due lists; 1 when some are left for the next run.
+ */
+static int
+release_run(void)
+{
+	struct qmgr_queue	*q;
+	struct qmgr_rcpt	*r;
+	size_t			 n = 0;
+
+	while ((q = TAILQ_FIRST(&releasing)) != NULL) {
+		/* Suspended again: the rest waits for the next success. */
+		while (q->state != QMGR_QUEUE_SUSPENDED &&
+		    (r = TAILQ_FIRST(&q->noreply)) != NULL) {
+			if (n++ == QMGR_RELEASE_BATCH)
+				return 1;
+			rcpt_unwait(r);
+			r->released = 1;
+			rcpt_make_due(r);
+		}
+		TAILQ_REMOVE(&releasing, q, release_entry);
+		q->releasing = 0;
+	}
+	return 0;
+}
+
+/*
+ * Make the waiting recipients of qm due now (the restart probe); returns
+ * how many.  O(recipients of the message), once per queue at start.
+ */
+static size_t
+qmsg_make_due(struct qmgr_qmsg *qm)
+{
+	struct qmgr_msg		*m = qm->msg;
+	struct qmgr_rcpt	*r;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = &m->rcpts[i];
+		if (r->qmsg != qm || r->where != QMGR_RCPT_WAIT)
+			continue;
+		rcpt_unwait(r);
+		rcpt_make_due(r);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The spool has been read: every queue with waiting recipients probes
+ * its destination now with the message due first, rather than let the
+ * whole queue wait out retry times that a down destination set.  One
+ * pass over the heap, once; a second call does nothing.
+ */
+void
+qmgr_queue_recovered(void)
+{
+	static int		 done;
+	struct qmgr_titer	 it;
+	struct qmgr_queue	*q;
+	struct qmgr_rcpt	*r;
+	char			 key[512];
+	size_t			 i, n;
+
+	if (done++)
+		return;
+	for (i = 0; (r = qmgr_heap_at(i)) != NULL; i++) {
+		q = r->qmsg->queue;
+		if (q->probe == NULL || r->msg->env.rcpts[r->idx].next <
+		    q->probe->msg->env.rcpts[q->probe->idx].next)
+			q->probe = r;
+	}
+	qmgr_titer_init(&qmgr.queues, &it);
+	while ((q = qmgr_titer_next(&qmgr.queues, &it)) != NULL) {
+		if ((r = q->probe) == NULL)
+			continue;
+		q->probe = NULL;
+		n = qmsg_make_due(r->qmsg);
+		log_escape(key, sizeof(key), q->key, strlen(q->key));
+		log_info("queue %s: restart probe with 1 message, %zu "
+		    "waiting", key, q->nwait);
+		log_debug("queue %s: probe of %s: %zu recipient%s", key,
+		    r->msg->env.id, n, n == 1 ? "" : "s");
+	}
+	qmgr_queue_kick();
+}
+
 /* A suspended queue probes now: one job, as when its time is up. */
 static void
 queue_wake(struct qmgr_queue *q)
 {
-	if (q->state != QMGR_QUEUE_SUSPENDED)
-		return;
-	evtimer_del(&q->timer);
-	queue_timer(-1, 0, q);
+	qmgr_queue_probe_now(q);
 }
 
 /*
@@ -573,9 +800,11 @@ sched_run(int fd, short ev, void *arg)
 	sched_kicked = 0;
 	while ((r = qmgr_heap_top()) != NULL &&
 	    r->msg->env.rcpts[r->idx].next <= now) {
-		qmgr_heap_remove(r);
+		rcpt_unwait(r);
 		rcpt_make_due(r);
 	}
+	if (release_run())
+		qmgr_queue_kick();
 	/* Suspended queues first: they need no worker. */
 	while ((q = TAILQ_FIRST(&sweep)) != NULL) {
 		if (started++ == QMGR_SCHED_BATCH) {

@@ -14,6 +14,7 @@
 
 #include "dsn.h"
 #include "envelope.h"
+#include "intern.h"
 
 static void
 fill(struct envelope *env)
@@ -256,6 +257,102 @@ test_properties(void **state)
 	envelope_clear(&a);
 }
 
+/*
+ * envelope_share: the strings qmgr's messages repeat become one shared
+ * copy, the addresses stay the envelope's own, and nothing that is
+ * written changes.
+ */
+static void
+test_share(void **state)
+{
+	struct envelope		 a, b, plain;
+	struct envelope_rcpt	*r;
+	char			*ta, *tp, *cause = NULL, *last;
+	size_t			 before = intern_count(), i, n;
+
+	fill(&a);
+	fill(&b);
+	fill(&plain);
+	envelope_share(&a);
+	envelope_share(&b);
+	assert_ptr_equal(a.sender, b.sender);
+	assert_ptr_equal(a.client, b.client);
+	assert_ptr_equal(a.local_ip, b.local_ip);
+	assert_null(a.bind_ip);
+	assert_ptr_equal(a.helo, b.helo);
+	assert_ptr_equal(a.properties, b.properties);
+	for (i = 0; i < a.nrcpt; i++) {
+		assert_ptr_equal(a.rcpts[i].last, b.rcpts[i].last);
+		assert_ptr_equal(a.rcpts[i].orcpt, b.rcpts[i].orcpt);
+		assert_ptr_equal(a.rcpts[i].relay, b.rcpts[i].relay);
+		assert_ptr_not_equal(a.rcpts[i].address, b.rcpts[i].address);
+		assert_false(intern_owns(a.rcpts[i].address));
+	}
+	/* "" is one copy for every empty field. */
+	assert_ptr_equal(a.rcpts[0].last, a.rcpts[0].orcpt);
+	/* Sharing again changes nothing. */
+	last = a.rcpts[1].last;
+	envelope_share(&a);
+	assert_ptr_equal(a.rcpts[1].last, last);
+
+	/* The same JSON as the plain envelope's. */
+	ta = envelope_to_json(&a, &cause);
+	tp = envelope_to_json(&plain, &cause);
+	assert_non_null(ta);
+	assert_string_equal(ta, tp);
+	free(ta);
+	free(tp);
+
+	/* envelope_set: shared texts, also from the field's own text. */
+	envelope_set(&a.rcpts[0].last, "451 4.4.1 connection refused");
+	envelope_set(&b.rcpts[2].last, "451 4.4.1 connection refused");
+	assert_ptr_equal(a.rcpts[0].last, b.rcpts[2].last);
+	envelope_set(&a.rcpts[0].last, a.rcpts[0].last);
+	assert_string_equal(a.rcpts[0].last, "451 4.4.1 connection refused");
+	/* On a plain envelope: mixed, and envelope_clear frees both kinds. */
+	envelope_set(&plain.rcpts[1].relay, "none");
+	assert_true(intern_owns(plain.rcpts[1].relay));
+	assert_false(intern_owns(plain.sender));
+
+	envelope_clear(&a);
+	envelope_clear(&plain);
+	/* qmgr_msg_new's layout: the rcpts array and addresses are kept. */
+	r = b.rcpts;
+	n = b.nrcpt;
+	envelope_clear_keep_rcpts(&b);
+	assert_null(b.rcpts);
+	assert_int_equal(b.nrcpt, 0);
+	assert_string_equal(r[3].address, "d@example.org");
+	for (i = 0; i < n; i++)
+		free(r[i].address);
+	free(r);
+	assert_int_equal(intern_count(), before);
+}
+
+/* Most messages have no properties: "{}" takes a short way, same result. */
+static void
+test_empty_properties(void **state)
+{
+	struct envelope	 a;
+	char		*text, *out, *cause = NULL;
+
+	assert_int_equal(envelope_properties_normalize("{}", &out), 0);
+	assert_string_equal(out, "{}");
+	free(out);
+	assert_int_equal(envelope_properties_normalize(" {} ", &out), 0);
+	assert_string_equal(out, "{}");
+	free(out);
+	assert_null(envelope_smarthost_key("{}"));
+	fill(&a);
+	free(a.properties);
+	a.properties = strdup("{}");
+	text = envelope_to_json(&a, &cause);
+	assert_non_null(text);
+	assert_non_null(strstr(text, ",\"properties\":{},"));
+	free(text);
+	envelope_clear(&a);
+}
+
 static void
 test_state_names(void **state)
 {
@@ -281,6 +378,8 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_properties),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_share),
+		cmocka_unit_test(test_empty_properties),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
