@@ -34,7 +34,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	+= -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow \
 	   -Wno-unused-parameter -Wmissing-prototypes -D_GNU_SOURCE \
 	   -Icommon $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
-LDFLAGS	+= $(SANFLAGS)
+LDFLAGS	+= $(SANFLAGS) -pthread
 LDLIBS	+= $(PKG_LIBS)
 
 OBJ	 = $(BUILD)/obj

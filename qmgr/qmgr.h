@@ -276,6 +276,10 @@ void	 qmgr_spool_discard(struct qmgr_slot *, int fd);
 void	 qmgr_spool_update(struct qmgr_msg *);
 void	 qmgr_spool_remove(struct qmgr_msg *);
 
+/* qmgr_sync.c: spool writes on threads, finished in the loop */
+void	 qmgr_sync_init(void);
+void	 qmgr_sync_submit(void (*)(void *), void (*)(void *), void *);
+
 /* qmgr_envelope.c */
 int	 qmgr_envelope_read(int dirfd, const char *name, struct envelope *,
 	    char **cause);

@@ -26,22 +26,27 @@
  * Create (MSG_QMGR_CREATE): take a slot from the pool (when it is empty,
  * make SLOT_BATCH new files and fsync slots/ once, so that their names
  * survive a crash) and pass smtpd a descriptor positioned at the data
- * offset; smtpd writes the message through it.  The slot's header still says free: a crash loses nothing.
+ * offset; smtpd writes the message through it.  The slot's header still
+ * says free: a crash loses nothing.
  *
  * Commit (MSG_QMGR_COMMIT): the envelope goes after the data, fdatasync,
  * the header naming the message in the other half, fdatasync.  Only then
  * does smtpd hear COMMIT_OK and answer 250.  A failure marks the slot free
- * again and answers 4xx.  Messages qmgr makes itself (DSNs, qmgr_bounce.c)
- * take the same path: qmgr_spool_new, write, qmgr_spool_inject.
+ * again and answers 4xx.  The writes run on qmgr_sync.c's threads, so
+ * that the loop goes on with other messages meanwhile and concurrent
+ * commits share the device's flushes.  Messages qmgr makes itself (DSNs,
+ * qmgr_bounce.c) take the same steps in the loop: qmgr_spool_new, write,
+ * qmgr_spool_inject.
  *
  * Update (a message that stays queued): a new envelope clear of the
  * current one, the header in the other half, one fdatasync (the CRC of
- * the envelope tells a torn one; the data does not change).
+ * the envelope tells a torn one; the data does not change).  In the loop:
+ * two updates of one message must not cross.
  *
- * Removal, once every recipient is final: a free header, without a sync.
- * Before a free slot's data is overwritten by the next message its header
- * is synced (a "dirty" pool entry): otherwise a power failure could bring
- * back the old envelope over the new data.
+ * Removal, once every recipient is final: a free header, synced on a
+ * thread, and only then is the slot back in the pool.  Otherwise a power
+ * failure after the next message was written over the data could bring
+ * back the old envelope with the new data.
  *
  * Recovery at start: every slot is read; a message is scheduled again and
  * a slot whose header or envelope is not usable is moved to corrupt/ with
@@ -93,14 +98,14 @@ struct pending {
 	int		 fd;		/* ours, O_RDWR */
 	struct qmgr_slot slot;
 	uint32_t	 reqid;		/* smtpd's request id */
-	struct chan	*chan;		/* the smtpd that asked */
+	struct chan	*chan;		/* the smtpd that asked; NULL: gone */
+	int		 committing;	/* its commit is on a thread */
 };
 
-/* A free slot; dirty: its free header is not known to be on disk. */
+/* A free slot: its free header is on disk. */
 struct pool_entry {
 	uint32_t	 num;
 	int32_t		 half;
-	int		 dirty;
 };
 
 static int		 spool_fd = -1;
@@ -160,6 +165,7 @@ qmgr_spool_init(void)
 	if ((slots_fd = dir_open(spool_fd, "slots")) == -1)
 		fatal("%s/slots", qmgr.spool_dir);
 	evtimer_set(&trim_ev, pool_trim, NULL);
+	qmgr_sync_init();
 }
 
 /* ---- slot files and the pool ------------------------------------------ */
@@ -238,7 +244,7 @@ pool_trim(int fd, short ev, void *arg)
 
 /* A free slot back to the pool; a big one is deleted at once. */
 static void
-pool_put(const struct qmgr_slot *s, int dirty)
+pool_put(const struct qmgr_slot *s)
 {
 	struct timeval	 tv = { 1, 0 };
 
@@ -254,7 +260,6 @@ pool_put(const struct qmgr_slot *s, int dirty)
 	}
 	pool[npool].num = s->num;
 	pool[npool].half = s->half;
-	pool[npool].dirty = dirty;
 	npool++;
 }
 
@@ -308,7 +313,7 @@ slot_create_batch(void)
 	/* The lowest number on top: taken first. */
 	for (i = n; i > 0; i--) {
 		s.num = nums[i - 1];
-		pool_put(&s, 0);
+		pool_put(&s);
 	}
 	if (n == 0) {
 		errno = error;
@@ -337,15 +342,6 @@ slot_take(struct qmgr_slot *s)
 			log_warn("%s/slots/%u", qmgr.spool_dir, e.num);
 			continue;	/* gone: forget it */
 		}
-		if (e.dirty && fdatasync(fd) == -1) {
-			error = errno;
-			log_warn("%s/slots/%u: fdatasync", qmgr.spool_dir,
-			    e.num);
-			close(fd);
-			pool[npool++] = e;	/* try again next time */
-			errno = error;
-			return -1;
-		}
 		s->num = e.num;
 		s->half = e.half;
 		break;
@@ -357,32 +353,61 @@ slot_take(struct qmgr_slot *s)
 	if (lseek(fd, SLOT_DATA_OFF, SEEK_SET) == -1) {
 		error = errno;
 		close(fd);
-		pool_put(s, 0);
+		pool_put(s);
 		errno = error;
 		return -1;
 	}
 	return fd;
 }
 
-/* Mark a slot free on disk (no sync) and give it back to the pool. */
-static void
-slot_release(struct qmgr_slot *s, int fd)
-{
-	int	own = fd == -1;
+/* A slot being marked free on a thread (qmgr_sync.c). */
+struct release_job {
+	struct qmgr_slot slot;
+	uint64_t	 seq;
+	int		 error;
+};
 
-	if (own && (fd = slot_open(s->num, O_RDWR)) == -1) {
-		log_warn("%s/slots/%u: cannot mark it free: not reused",
-		    qmgr.spool_dir, s->num);
-		return;
-	}
-	if (slot_write_free(fd, ++last_seq, &s->half) == -1) {
-		log_warn("%s/slots/%u: cannot mark it free: deleted",
-		    qmgr.spool_dir, s->num);
-		slot_unlink(s->num);
-	} else
-		pool_put(s, 1);
-	if (own)
+/* Thread: write the free header and sync it. */
+static void
+release_work(void *arg)
+{
+	struct release_job	*rj = arg;
+	int			 fd;
+
+	if ((fd = slot_open(rj->slot.num, O_RDWR)) == -1 ||
+	    slot_write_free(fd, rj->seq, &rj->slot.half) == -1 ||
+	    fdatasync(fd) == -1)
+		rj->error = errno;
+	if (fd != -1)
 		close(fd);
+}
+
+/* Loop: the slot is free on disk, back to the pool (or deleted). */
+static void
+release_done(void *arg)
+{
+	struct release_job	*rj = arg;
+
+	if (rj->error != 0) {
+		errno = rj->error;
+		log_warn("%s/slots/%u: cannot mark it free: deleted",
+		    qmgr.spool_dir, rj->slot.num);
+		slot_unlink(rj->slot.num);
+	} else
+		pool_put(&rj->slot);
+	free(rj);
+}
+
+/* Mark a slot free on disk and give it back to the pool, soon. */
+static void
+slot_release(const struct qmgr_slot *s)
+{
+	struct release_job	*rj;
+
+	rj = xcalloc(1, sizeof(*rj));
+	rj->slot = *s;
+	rj->seq = ++last_seq;
+	qmgr_sync_submit(release_work, release_done, rj);
 }
 
 /* Write env as the slot's envelope (mode: SLOT_SYNC_*); 0, -1 errno. */
@@ -692,8 +717,8 @@ import_env(int queue_fd, const char *name, struct found *f)
 	if (copy_data(dfd, fd, &s.data_len) == -1 ||
 	    slot_save(fd, &s, &env, SLOT_SYNC_ORDERED) == -1) {
 		log_warn("%s: cannot import queue/%s: left there", id, id);
-		slot_release(&s, fd);
 		close(fd);
+		slot_release(&s);
 		close(dfd);
 		envelope_clear(&env);
 		return;
@@ -915,38 +940,55 @@ pending_free(struct pending *p, int give_back)
 }
 
 /*
- * Make a message written through fd durable in its slot: the data ends at
- * the descriptor's offset (shared with the writer).  0, or -1 with errno
- * set and the slot free again (fd left open).
+ * The data of a message written through fd ends at the descriptor's
+ * offset (shared with the writer), and must be as long as announced:
+ * 0 with s->data_len set, or -1 (logged) with errno set.
  */
 static int
-commit_slot(int fd, struct qmgr_slot *s, const struct envelope *env)
+commit_check(int fd, struct qmgr_slot *s, const struct envelope *env)
 {
 	off_t	 end;
 	int	 error;
 
-	if ((end = lseek(fd, 0, SEEK_CUR)) == -1)
-		goto fail;
+	if ((end = lseek(fd, 0, SEEK_CUR)) == -1) {
+		error = errno;
+		log_warn("%s: commit failed", env->id);
+		errno = error;
+		return -1;
+	}
 	if (end < SLOT_DATA_OFF || (uint64_t)(end - SLOT_DATA_OFF) !=
 	    env->size) {
-		log_warnx("%s: %lld bytes in the queue file, %llu announced",
-		    env->id, (long long)end - SLOT_DATA_OFF,
+		log_warnx("%s: commit failed: %lld bytes in the queue file, "
+		    "%llu announced", env->id, (long long)end - SLOT_DATA_OFF,
 		    (unsigned long long)env->size);
 		errno = EIO;
-		goto fail;
+		return -1;
 	}
 	s->data_len = (uint64_t)(end - SLOT_DATA_OFF);
 	s->env_off = 0;
 	s->env_len = 0;
-	if (slot_save(fd, s, env, SLOT_SYNC_ORDERED) == -1)
-		goto fail;
 	return 0;
+}
 
-fail:
-	error = errno;
-	log_warn("%s: commit failed", env->id);
-	errno = error;
-	return -1;
+/*
+ * Make a message written through fd durable in its slot, in the loop:
+ * 0, or -1 (logged) with errno set (fd left open; the caller frees the
+ * slot).
+ */
+static int
+commit_slot(int fd, struct qmgr_slot *s, const struct envelope *env)
+{
+	int	 error;
+
+	if (commit_check(fd, s, env) == -1)
+		return -1;
+	if (slot_save(fd, s, env, SLOT_SYNC_ORDERED) == -1) {
+		error = errno;
+		log_warn("%s: commit failed", env->id);
+		errno = error;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -1017,6 +1059,8 @@ commit_read(struct chan *chan, struct msg *msg, struct envelope *env)
 	if ((p = qmgr_table_get(&qmgr.pending, id, strlen(id))) == NULL ||
 	    p->chan != chan)
 		fatalx("smtpd: commit of unknown message %s", eid);
+	if (p->committing)
+		fatalx("smtpd: second commit of message %s", eid);
 
 	envelope_init(env);
 	if (envelope_properties_normalize(props, &env->properties) == -1)
@@ -1057,31 +1101,92 @@ spool_accept(struct envelope *env, const struct qmgr_slot *s)
 	return m;
 }
 
+/* A commit on a thread: everything prepared in the loop. */
+struct commit_job {
+	struct pending	*p;
+	struct envelope	 env;
+	uint32_t	 reqid;
+	struct slot_hdr	 h;
+	int32_t		 half;
+	char		*text;
+	int		 error;
+};
+
+/* Thread: the envelope, a sync, the header, a sync (spool_slot.h). */
+static void
+commit_work(void *arg)
+{
+	struct commit_job	*cj = arg;
+
+	if (slot_write_msg(cj->p->fd, &cj->h, &cj->half, cj->text,
+	    strlen(cj->text), 0, 0, SLOT_SYNC_ORDERED) == -1)
+		cj->error = errno;
+}
+
+/* Loop: the message is durable (or not): tell smtpd, schedule it. */
+static void
+commit_done(void *arg)
+{
+	struct commit_job	*cj = arg;
+	struct pending		*p = cj->p;
+	struct qmgr_msg		*m;
+	struct msgb		*b;
+
+	free(cj->text);
+	if (cj->error != 0) {
+		errno = cj->error;
+		log_warn("%s: commit failed", p->id);
+		if (p->chan != NULL)
+			reply_fail(p->chan, MSG_QMGR_COMMIT_FAIL, cj->reqid,
+			    cj->error);
+		slot_release(&p->slot);
+		pending_free(p, 0);
+		envelope_clear(&cj->env);
+		free(cj);
+		return;
+	}
+	p->slot.half = cj->half;
+	p->slot.env_off = cj->h.env_off;
+	p->slot.env_len = cj->h.env_len;
+	m = spool_accept(&cj->env, &p->slot);
+	if (p->chan != NULL) {
+		b = msgb_new(MSG_QMGR_COMMIT_OK, cj->reqid);
+		msgb_str(b, m->env.id);
+		chan_send(p->chan, b);
+	}
+	pending_free(p, 0);
+	free(cj);
+	if (!qmgr_mq_take(m))
+		qmgr_queue_add_msg(m);
+}
+
 /* MSG_QMGR_COMMIT: make the message durable, then let smtpd say 250. */
 void
 qmgr_spool_commit(struct chan *chan, struct msg *msg)
 {
-	struct envelope	 env;
-	struct pending	*p;
-	struct qmgr_msg	*m;
-	struct msgb	*b;
-	uint32_t	 reqid = msg->hdr.peerid;
+	struct commit_job	*cj;
+	struct pending		*p;
+	char			*cause;
 
-	p = commit_read(chan, msg, &env);
-	if (commit_slot(p->fd, &p->slot, &env) == -1) {
-		reply_fail(chan, MSG_QMGR_COMMIT_FAIL, reqid, errno);
-		slot_release(&p->slot, p->fd);
-		pending_free(p, 0);
-		envelope_clear(&env);
+	cj = xcalloc(1, sizeof(*cj));
+	cj->reqid = msg->hdr.peerid;
+	p = commit_read(chan, msg, &cj->env);
+	cj->p = p;
+	if (commit_check(p->fd, &p->slot, &cj->env) == -1) {
+		reply_fail(chan, MSG_QMGR_COMMIT_FAIL, cj->reqid, errno);
+		pending_free(p, 1);	/* its header was not touched */
+		envelope_clear(&cj->env);
+		free(cj);
 		return;
 	}
-	m = spool_accept(&env, &p->slot);
-	pending_free(p, 0);
-	b = msgb_new(MSG_QMGR_COMMIT_OK, reqid);
-	msgb_str(b, m->env.id);
-	chan_send(chan, b);
-	if (!qmgr_mq_take(m))
-		qmgr_queue_add_msg(m);
+	if ((cj->text = envelope_to_json(&cj->env, &cause)) == NULL)
+		log_panic("%s", cause);	/* properties are checked above */
+	cj->h.seq = ++last_seq;
+	memcpy(cj->h.id, p->id, MSGID_SIZE);
+	cj->h.data_len = p->slot.data_len;
+	cj->half = p->slot.half;
+	p->committing = 1;
+	qmgr_sync_submit(commit_work, commit_done, cj);
 }
 
 /*
@@ -1106,7 +1211,7 @@ qmgr_spool_discard(struct qmgr_slot *s, int fd)
 	/* Its header was not touched: still free, and already on disk. */
 	if (fd != -1)
 		close(fd);
-	pool_put(s, 0);
+	pool_put(s);
 }
 
 /*
@@ -1120,8 +1225,8 @@ qmgr_spool_inject(int fd, struct qmgr_slot *s, struct envelope *env)
 	struct qmgr_msg	*m;
 
 	if (commit_slot(fd, s, env) == -1) {
-		slot_release(s, fd);
 		close(fd);
+		slot_release(s);
 		envelope_clear(env);
 		return -1;
 	}
@@ -1152,6 +1257,11 @@ qmgr_spool_rollback(struct chan *chan, struct msg *msg)
 	}
 	if (p->chan != chan)
 		fatalx("smtpd: rollback of another smtpd's message %s", p->id);
+	if (p->committing) {
+		/* Too late: it will be queued, as if the commit came first. */
+		log_debug("%s: rollback during its commit", p->id);
+		return;
+	}
 	pending_free(p, 1);
 }
 
@@ -1167,6 +1277,11 @@ qmgr_spool_smtpd_closed(struct chan *chan)
 	while ((p = qmgr_titer_next(&qmgr.pending, &it)) != NULL) {
 		if (p->chan != chan)
 			continue;
+		if (p->committing) {
+			/* Queued when its commit is done; nobody to tell. */
+			p->chan = NULL;
+			continue;
+		}
 		pending_free(p, 1);
 		n++;
 	}
@@ -1242,10 +1357,10 @@ qmgr_spool_remove(struct qmgr_msg *m)
 		qmgr_mq_forget(m);
 	if (m->transient) {
 		/* Never committed: the header on disk still says free. */
-		pool_put(&m->slot, 0);
+		pool_put(&m->slot);
 		log_debug("%s: released", m->env.id);
 	} else {
-		slot_release(&m->slot, -1);
+		slot_release(&m->slot);
 		log_info("%s: removed", m->env.id);
 	}
 	qmgr_table_del(&qmgr.msgs, m->env.id, MSGID_LEN);
