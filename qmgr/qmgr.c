@@ -30,7 +30,7 @@ struct handler {
 
 static const struct handler smtpd_handlers[] = {
 	{ MSG_QMGR_CREATE,	qmgr_spool_create },
-	{ MSG_QMGR_COMMIT,	qmgr_control_commit },	/* counts, commits */
+	{ MSG_QMGR_COMMIT,	qmgr_spool_commit },
 	{ MSG_QMGR_ROLLBACK,	qmgr_spool_rollback },
 	{ 0, NULL }
 };

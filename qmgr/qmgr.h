@@ -363,7 +363,6 @@ int	 qmgr_bounce_send(struct qmgr_msg *, int, struct qmgr_rcpt **, size_t,
  * (qmgr_queue_add_msg, qmgr_spool_update) and removed (qmgr_spool_remove).
  */
 void	 qmgr_control_request(struct chan *, struct msg *);
-void	 qmgr_control_commit(struct chan *, struct msg *);
 void	 qmgr_ctlindex_changed(struct qmgr_msg *);
 void	 qmgr_ctlindex_removed(struct qmgr_msg *);
 void	 qmgr_ctlindex_forget(struct qmgr_msg *);	/* not counted */

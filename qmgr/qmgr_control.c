@@ -30,7 +30,6 @@
 #include <time.h>
 
 #include "chan.h"
-#include "counter.h"
 #include "dsn.h"
 #include "intern.h"
 #include "log.h"
@@ -562,15 +561,4 @@ qmgr_control_request(struct chan *c, struct msg *m)
 		cause = xstrdup("failed");
 	reply(c, m->hdr.peerid, o, cause);
 	free(cause);
-}
-
-/* MSG_QMGR_COMMIT, counted as received when it became a message. */
-void
-qmgr_control_commit(struct chan *c, struct msg *m)
-{
-	size_t	 before = qmgr.msgs.count;
-
-	qmgr_spool_commit(c, m);
-	if (qmgr.msgs.count > before)
-		counter_add(COUNTER_RECEIVED, 1);
 }

@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "counter.h"
 #include "dsn.h"
 #include "fileio.h"
 #include "log.h"
@@ -1149,6 +1150,7 @@ commit_done(void *arg)
 	p->slot.env_off = cj->h.env_off;
 	p->slot.env_len = cj->h.env_len;
 	m = spool_accept(&cj->env, &p->slot);
+	counter_add(COUNTER_RECEIVED, 1);	/* mtactl stats */
 	if (p->chan != NULL) {
 		b = msgb_new(MSG_QMGR_COMMIT_OK, cj->reqid);
 		msgb_str(b, m->env.id);
