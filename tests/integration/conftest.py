@@ -18,6 +18,7 @@ import pytest
 
 import mtadtest
 from mtadtest import Dnsmasq, Mtad, Sink
+from queueutil import QSink
 
 
 def pytest_report_header(config):
@@ -121,6 +122,21 @@ def mtad_factory(request, build, workdir, sink):
 def mtad(mtad_factory):
     """An Mtad relaying to the sink, not started yet."""
     return mtad_factory()
+
+
+@pytest.fixture
+def qsinks():
+    """qsinks(**kw) -> a started QSink (queueutil.py); all are stopped at
+    teardown."""
+    made = []
+
+    def make(**kw):
+        s = QSink(**kw).start()
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.stop()
 
 
 @pytest.fixture

@@ -16,25 +16,11 @@ import time
 import pytest
 
 import mtadtest
-from mtadtest import free_port, make_message, send_mail, wait_until
-from queueutil import (QSink, dsn_fields, dsn_original, new_msgid,
+from mtadtest import free_port, make_message, send_mail
+from queueutil import (dsn_fields, dsn_original, new_msgid,
                        write_spool_message)
 
 SENDER = "sender@a.test"
-
-
-@pytest.fixture
-def qsinks():
-    """qsinks(**kw) -> a started QSink; all are stopped at teardown."""
-    made = []
-
-    def make(**kw):
-        s = QSink(**kw).start()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.stop()
 
 
 def reply_by_prefix(table):

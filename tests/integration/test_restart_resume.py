@@ -19,28 +19,11 @@ nothing here runs mtactl flush.
 import re
 import time
 
-import pytest
-
 from ctlutil import wait_queues
 from mtadtest import free_port, make_message, send_mail
-from queueutil import QSink
 
 SENDER = "sender@a.test"
 KEY = "(smarthost)"
-
-
-@pytest.fixture
-def qsinks():
-    """qsinks(**kw) -> a started QSink; all are stopped at teardown."""
-    made = []
-
-    def make(**kw):
-        s = QSink(**kw).start()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.stop()
 
 
 def deferred_noreply(m, qid):

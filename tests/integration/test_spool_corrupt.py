@@ -53,6 +53,18 @@ def no_crash_loop(m, sink, mark, n_delivered):
     assert len(sink.messages) == n_delivered + 1
 
 
+def second_start_finds_nothing(m, corrupt, want):
+    """A second start moves nothing more and finds nothing queued."""
+    mark = m.mark()
+    assert m.stop() == 0
+    m.start(**{"log-level": "info"})
+    m.wait_log(r"spool %s: 0 messages in the queue"
+               % re.escape(str(m.spool)), since=mark)
+    assert "moved to" not in m.log()[mark:]
+    assert sorted(p.name for p in corrupt.iterdir()) == want
+    shutil.rmtree(corrupt)
+
+
 def test_corrupt_slots_moved_aside(mtad_factory, sink):
     sink.stop()                 # everything stays queued
     m = mtad_factory()
@@ -132,14 +144,7 @@ def test_corrupt_slots_moved_aside(mtad_factory, sink):
         assert not sink.matching(b"Subject: corrupt test %s\r\n"
                                  % name.encode()), name
 
-    # A second start finds nothing more to move, and nothing queued.
-    mark = m.mark()
-    assert m.stop() == 0
-    m.start(**{"log-level": "info"})
-    m.wait_log(r"spool %s: 0 messages in the queue" % sp, since=mark)
-    assert "moved to" not in m.log()[mark:]
-    assert sorted(p.name for p in corrupt.iterdir()) == want
-    shutil.rmtree(corrupt)
+    second_start_finds_nothing(m, corrupt, want)
 
 
 def _owner(m):
@@ -218,14 +223,7 @@ def test_corrupt_legacy_moved_aside(mtad_factory, sink):
         assert not sink.matching(b"Subject: corrupt test %s\r\n"
                                  % name.encode()), name
 
-    # A second start finds nothing more to move.
-    mark = m.mark()
-    assert m.stop() == 0
-    m.start(**{"log-level": "info"})
-    m.wait_log(r"spool %s: 0 messages in the queue" % sp, since=mark)
-    assert "moved to" not in m.log()[mark:]
-    assert sorted(p.name for p in corrupt.iterdir()) == want
-    shutil.rmtree(corrupt)
+    second_start_finds_nothing(m, corrupt, want)
 
 
 def test_legacy_envelope_not_a_file_keeps_data(mtad_factory, sink):
