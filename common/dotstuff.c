@@ -3,6 +3,8 @@
  * already holds CR LF lines; bare LFs are still repaired so that a stray
  * one can never end the DATA phase early on a lenient server.
  */
+#include <string.h>
+
 #include "dotstuff.h"
 
 void
@@ -16,18 +18,30 @@ dotstuff_init(struct dotstuff *d)
 size_t
 dotstuff_chunk(struct dotstuff *d, const char *in, size_t len, char *out)
 {
-	size_t	 i, o = 0;
-	char	 c;
+	const char	*nl;
+	size_t		 i = 0, o = 0, end;
 
-	for (i = 0; i < len; i++) {
-		c = in[i];
-		if (c == '.' && d->bol)
+	/* Line by line: only a line's first octet and its LF need a look. */
+	while (i < len) {
+		if (d->bol && in[i] == '.')
 			out[o++] = '.';
-		if (c == '\n' && !d->cr)
-			out[o++] = '\r';
-		out[o++] = c;
-		d->bol = (c == '\n');
-		d->cr = (c == '\r');
+		nl = memchr(in + i, '\n', len - i);
+		end = nl != NULL ? (size_t)(nl - in) : len;
+		if (end > i) {
+			memcpy(out + o, in + i, end - i);
+			o += end - i;
+			d->cr = in[end - 1] == '\r';
+			d->bol = 0;
+			i = end;
+		}
+		if (nl != NULL) {
+			if (!d->cr)
+				out[o++] = '\r';
+			out[o++] = '\n';
+			d->bol = 1;
+			d->cr = 0;
+			i++;
+		}
 	}
 	return o;
 }

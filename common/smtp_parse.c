@@ -519,11 +519,26 @@ smtp_data_count(struct smtp_data *d)
 		d->flags |= SMTP_DATA_F_LONG;
 }
 
+/* How many octets of p[0..n) come before the first CR, LF or NUL. */
+static size_t
+plain_run(const char *p, size_t n)
+{
+	const char	*q;
+
+	if ((q = memchr(p, '\r', n)) != NULL)
+		n = (size_t)(q - p);
+	if ((q = memchr(p, '\n', n)) != NULL)
+		n = (size_t)(q - p);
+	if ((q = memchr(p, '\0', n)) != NULL)
+		n = (size_t)(q - p);
+	return n;
+}
+
 int
 smtp_data_feed(struct smtp_data *d, const char *in, size_t inlen,
     size_t *used, char *out, size_t outcap, size_t *outlen)
 {
-	size_t	 i = 0;
+	size_t	 i = 0, n;
 	char	 c;
 
 	*outlen = 0;
@@ -558,6 +573,22 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t inlen,
 			d->state = D_TEXT;
 			break;
 		case D_TEXT:
+			/*
+			 * The common case: a run of plain octets at once, as
+			 * many as one at a time would write (room for 2 left
+			 * before each).
+			 */
+			n = outcap - *outlen - 1;
+			n = plain_run(in + i, inlen - i < n ? inlen - i : n);
+			if (n > 0) {
+				memcpy(out + *outlen, in + i, n);
+				*outlen += n;
+				i += n;
+				d->linelen += n;
+				if (d->linelen > SMTP_TEXT_LINE_MAX - 2)
+					d->flags |= SMTP_DATA_F_LONG;
+				break;
+			}
 			i++;
 			if (c == '\r')
 				d->state = D_CR;

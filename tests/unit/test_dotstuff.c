@@ -75,6 +75,58 @@ test_worst_case(void **state)
 	check("\n.\n.", 1, "\r\n..\r\n..\r\n.\r\n");
 }
 
+/* The octet-at-a-time stuffer the line-at-a-time one must match. */
+static size_t
+ref_chunk(struct dotstuff *d, const char *in, size_t len, char *out)
+{
+	size_t	 i, o = 0;
+	char	 c;
+
+	for (i = 0; i < len; i++) {
+		c = in[i];
+		if (c == '.' && d->bol)
+			out[o++] = '.';
+		if (c == '\n' && !d->cr)
+			out[o++] = '\r';
+		out[o++] = c;
+		d->bol = (c == '\n');
+		d->cr = (c == '\r');
+	}
+	return o;
+}
+
+/* Random text of dots, CRs, LFs and letters, in random chunks. */
+static void
+test_random_against_reference(void **state)
+{
+	static const char	 alphabet[] = ".\r\nab.\r\n";
+	struct dotstuff		 d, r;
+	char			 in[600], out[2 * 600 + 8], ref[2 * 600 + 8];
+	size_t			 len, i, n, o, ro;
+	int			 round;
+
+	(void)state;
+	srandom(7);
+	for (round = 0; round < 20000; round++) {
+		len = (size_t)random() % sizeof(in);
+		for (i = 0; i < len; i++)
+			in[i] = alphabet[random() % (sizeof(alphabet) - 1)];
+		dotstuff_init(&d);
+		dotstuff_init(&r);
+		for (i = o = ro = 0; i < len; i += n) {
+			n = 1 + (size_t)random() % 64;
+			if (n > len - i)
+				n = len - i;
+			o += dotstuff_chunk(&d, in + i, n, out + o);
+			ro += ref_chunk(&r, in + i, n, ref + ro);
+			assert_int_equal(d.bol, r.bol);
+			assert_int_equal(d.cr, r.cr);
+		}
+		assert_int_equal(o, ro);
+		assert_memory_equal(out, ref, o);
+	}
+}
+
 int
 main(void)
 {
@@ -84,6 +136,7 @@ main(void)
 		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_chunks),
 		cmocka_unit_test(test_worst_case),
+		cmocka_unit_test(test_random_against_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -280,6 +280,134 @@ data(const char *in, int want_done, const char *want, int want_flags)
 	}
 }
 
+/*
+ * The octet-at-a-time framer (states as in common/smtp_parse.c) that the
+ * one with runs of plain octets must match, output and flags alike.
+ */
+enum { R_BOL, R_TEXT, R_CR, R_DOT, R_DOTCR };
+
+static void
+ref_count(struct smtp_data *d)
+{
+	if (++d->linelen > SMTP_TEXT_LINE_MAX - 2)
+		d->flags |= SMTP_DATA_F_LONG;
+}
+
+static int
+ref_feed(struct smtp_data *d, const char *in, size_t inlen, size_t *used,
+    char *out, size_t outcap, size_t *outlen)
+{
+	size_t	 i = 0;
+	char	 c;
+
+	*outlen = 0;
+	while (i < inlen && outcap - *outlen >= 2) {
+		c = in[i];
+		switch (d->state) {
+		case R_BOL:
+			if (c == '.') {
+				d->state = R_DOT;
+				ref_count(d);
+				i++;
+			} else
+				d->state = R_TEXT;
+			break;
+		case R_DOT:
+			if (c == '\r') {
+				d->state = R_DOTCR;
+				i++;
+			} else
+				d->state = R_TEXT;
+			break;
+		case R_DOTCR:
+			if (c == '\n') {
+				d->state = R_BOL;
+				d->linelen = 0;
+				*used = i + 1;
+				return 1;
+			}
+			d->flags |= SMTP_DATA_F_BARE;
+			d->state = R_TEXT;
+			break;
+		case R_TEXT:
+			i++;
+			if (c == '\r')
+				d->state = R_CR;
+			else if (c == '\n') {
+				d->flags |= SMTP_DATA_F_BARE;
+				ref_count(d);
+			} else {
+				if (c == '\0')
+					d->flags |= SMTP_DATA_F_NUL;
+				out[(*outlen)++] = c;
+				ref_count(d);
+			}
+			break;
+		case R_CR:
+			if (c == '\n') {
+				out[(*outlen)++] = '\r';
+				out[(*outlen)++] = '\n';
+				d->state = R_BOL;
+				d->linelen = 0;
+				i++;
+			} else {
+				d->flags |= SMTP_DATA_F_BARE;
+				ref_count(d);
+				d->state = R_TEXT;
+			}
+			break;
+		}
+	}
+	*used = i;
+	return 0;
+}
+
+/* Random DATA (long lines, dots, bare CR/LF, NULs), random chunks. */
+static void
+test_data_random_against_reference(void **state)
+{
+	struct smtp_data	 d, r;
+	char			 in[3000], out[3000], ref[3000];
+	size_t			 len, i, off, n, cap, used, rused, o, ro;
+	int			 round, done, rdone;
+
+	(void)state;
+	srandom(11);
+	for (round = 0; round < 3000; round++) {
+		len = (size_t)random() % sizeof(in);
+		for (i = 0; i < len; i++) {
+			switch (random() % 40) {
+			case 0: in[i] = '.'; break;
+			case 1: case 2: in[i] = '\r'; break;
+			case 3: case 4: in[i] = '\n'; break;
+			case 5: in[i] = random() % 8 == 0 ? '\0' : '.'; break;
+			default: in[i] = 'a' + (char)(random() % 26); break;
+			}
+		}
+		smtp_data_init(&d);
+		smtp_data_init(&r);
+		for (off = 0; off < len; off += used) {
+			n = 1 + (size_t)random() % 700;
+			if (n > len - off)
+				n = len - off;
+			cap = 2 + (size_t)random() % 900;
+			done = smtp_data_feed(&d, in + off, n, &used, out, cap,
+			    &o);
+			rdone = ref_feed(&r, in + off, n, &rused, ref, cap,
+			    &ro);
+			assert_int_equal(done, rdone);
+			assert_int_equal(used, rused);
+			assert_int_equal(o, ro);
+			assert_memory_equal(out, ref, o);
+			assert_int_equal(d.flags, r.flags);
+			assert_int_equal(d.linelen, r.linelen);
+			assert_int_equal(d.state, r.state);
+			if (done)
+				break;
+		}
+	}
+}
+
 static void
 test_data_unstuff(void **state)
 {
@@ -458,6 +586,7 @@ main(void)
 		cmocka_unit_test(test_path_bad),
 		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_data_unstuff),
+		cmocka_unit_test(test_data_random_against_reference),
 		cmocka_unit_test(test_data_rest),
 		cmocka_unit_test(test_data_smuggling),
 		cmocka_unit_test(test_data_long_line),
