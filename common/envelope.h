@@ -1,7 +1,9 @@
 /*
  * The envelope of a queued message: who sent it, from where, its message
  * properties (x-mq-* headers / JSON) and every recipient's delivery state.
- * qmgr keeps it in memory and on disk as queue/ID.env, one JSON object:
+ * qmgr keeps it in memory and on disk in the message's slot file
+ * (common/spool_slot.h; queue/ID.env in the older spool format), one JSON
+ * object:
  *
  *   { "id": "0A1B2C3D4E5F", "envelope": "sender@example.org",
  *     "received": 1764000000, "client": "host[192.0.2.1]",

@@ -91,6 +91,9 @@ slot_hdr_decode(const unsigned char buf[SLOT_HDR_SIZE], struct slot_hdr *h)
 	h->data_len = get64(buf + OFF_DATALEN);
 	h->env_off = get64(buf + OFF_ENVOFF);
 	h->env_crc = get32(buf + OFF_ENVCRC);
+	/* A seq no writer reaches: the next one would wrap past it. */
+	if (h->seq > INT64_MAX)
+		return -1;
 	if (h->state == SLOT_STATE_FREE)
 		return 0;
 	if (h->state != SLOT_STATE_MSG)

@@ -15,6 +15,7 @@
  *
  *	0	magic "MTADSLT1"
  *	8	u64 seq		a number that grows with every header written
+ *				(at most 2^63 - 1)
  *	16	u32 state	0 free, 1 a message
  *	20	u32 env_len
  *	24	u64 data_len

@@ -1,7 +1,7 @@
 /*
  * Fuzz target: the JSON readers of a queued message (common/envelope.h:
- * the queue/ID.env reader qmgr runs at recovery on whatever is in the
- * spool; common/msgprops.h: the message properties from x-mq headers or
+ * the envelope reader qmgr runs at recovery on whatever is in the spool's
+ * slots; common/msgprops.h: the message properties from x-mq headers or
  * a JSON message; a RabbitMQ outbox message read as qmgr_mq.c does and
  * turned into properties).
  *

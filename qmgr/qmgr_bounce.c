@@ -4,8 +4,8 @@
  * (delivered).  qmgr_deliver.c decides who is reported; this file reads
  * the original from the spool, has common/dsn.c build the RFC 3464
  * report, and queues it as a new message from <> to the original sender
- * through the same commit path as mail from smtpd (incoming/ with fsync,
- * then queue/), so that it is durable and routed like any other message:
+ * through the same commit steps as mail from smtpd (a slot file, synced,
+ * qmgr_spool.c), so that it is durable and routed like any other message:
  * through the smarthost when one is set.  Postfix's log line says so:
  *
  *	ID: sender non-delivery notification: BOUNCEID

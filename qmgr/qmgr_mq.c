@@ -20,10 +20,10 @@
  * recipient, no mime, or addresses that cannot go into SMTP send it to
  * rabbitmq-failure with a "reason" (acked once that publish is
  * confirmed).  A good one becomes a transient message: its mime is
- * written to incoming/ID (emptied at every start: the broker holds the
- * durable copy), its envelope lives in memory only, with the JSON
- * (without mime) as its properties and the number of entries of its
- * "results" array as its attempts so far.  It is scheduled and delivered
+ * written to a slot that is never committed (free again at every start:
+ * the broker holds the durable copy), its envelope lives in memory only,
+ * with the JSON (without mime) as its properties and the number of
+ * entries of its "results" array as its attempts so far.  It is scheduled and delivered
  * by the smtp workers like a spool message.  After each attempt
  * (qmgr_mq_settle, from qmgr_deliver.c) the JSON without mime plus one
  * more "results" entry goes to rabbitmq-results, and when final to

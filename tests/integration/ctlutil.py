@@ -6,8 +6,8 @@ Helpers for the mtactl tests (test_control.py).
   sanitizer reports.
 - ctl_json(m, *args): the same with --json, exit 0 required, parsed.
 - inject(spool, ...): write a message and its envelope into a stopped
-  mtad's spool (queue/ID + queue/ID.env, the format of
-  common/envelope.h), as recovery will find them: how a per-message
+  mtad's spool in the older format (queue/ID + queue/ID.env, the JSON of
+  common/envelope.h), which recovery imports: how a per-message
   smarthost ("(smarthost) HOST:PORT") queue is made without x-mq headers.
 """
 

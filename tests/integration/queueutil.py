@@ -10,8 +10,9 @@ Peers and helpers for the delivery-queue tests (test_queue.py):
   <>), parsed with Python's email package; dsn_fields() gives the
   per-message and per-recipient field blocks of the delivery-status part.
 - write_spool_message(): a committed message written straight into a
-  stopped mtad's spool (queue/ID and queue/ID.env), the recovery path
-  through which per-message properties are tested end to end.
+  stopped mtad's spool in the older format (queue/ID and queue/ID.env),
+  which recovery imports: the path through which per-message properties
+  are tested end to end.
 
 Everything listens on 127.0.0.1 only; every wait is bounded.
 """

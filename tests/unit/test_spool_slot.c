@@ -65,11 +65,15 @@ test_header_roundtrip(void **state)
 	assert_int_equal(g.env_crc, 0xdeadbeef);
 
 	memset(&h, 0, sizeof(h));
-	h.seq = UINT64_MAX - 1;
+	h.seq = INT64_MAX;
 	slot_hdr_encode(&h, buf);
 	assert_int_equal(slot_hdr_decode(buf, &g), 0);
 	assert_int_equal(g.state, SLOT_STATE_FREE);
-	assert_int_equal(g.seq, UINT64_MAX - 1);
+	assert_int_equal(g.seq, INT64_MAX);
+	/* Past it the next seq could wrap: refused. */
+	h.seq = (uint64_t)INT64_MAX + 1;
+	slot_hdr_encode(&h, buf);
+	assert_int_equal(slot_hdr_decode(buf, &g), -1);
 }
 
 /* Re-encode h, damage it with f, and expect decode to refuse it. */
