@@ -515,7 +515,8 @@ result_delivered(const struct result *res, size_t n)
 /*
  * What the results say about the destination: a server answered (any
  * reply code, or a delivery), or none could be reached (every recipient
- * deferred without a reply and no relay), or nothing either way.
+ * deferred without a reply, no relay, and a status that blames the
+ * destination: qmgr_queue_unreached), or nothing either way.
  */
 static int
 result_feedback(const struct result *res, size_t n)
@@ -526,8 +527,15 @@ result_feedback(const struct result *res, size_t n)
 	for (i = 0; i < n; i++) {
 		if (res[i].status == RCPT_DELIVERED || res[i].code != 0)
 			return QMGR_FEEDBACK_REPLY;
+		/*
+		 * Only what says the destination is down: not this
+		 * machine's trouble (a source address that cannot be bound,
+		 * 4.4.0; a queue file that cannot be read, 4.3.0), which
+		 * would otherwise suspend the whole queue for one message.
+		 */
 		if (res[i].status != RCPT_DEFERRED ||
-		    strcmp(res[i].relay, "none") != 0)
+		    !qmgr_queue_unreached(res[i].code, res[i].dsn,
+		    res[i].relay))
 			conn = 0;
 	}
 	return conn ? QMGR_FEEDBACK_CONNFAIL : QMGR_FEEDBACK_NONE;

@@ -191,6 +191,27 @@ def test_source_address_xmq_ip(mtad_factory, servers):
         "127.0.0.5"], srv.conn_peers
 
 
+def test_unbindable_source_does_not_suspend_the_queue(mtad_factory, servers):
+    """
+    Messages whose x-mq-ip cannot be bound fail on this machine, not at
+    the destination: however many in a row, the queue is not backed off,
+    and the next good message in it goes out at once.
+    """
+    srv = servers(RSink())
+    m = start(mtad_factory, smarthost="127.0.0.1", smarthost_port=srv.port,
+              retries=600)
+    for i in range(4):
+        rcpt = "bad%d@b.test" % i
+        send_mail(m.port, "sender@a.test", [rcpt],
+                  xmq({"ip": "192.0.2.1"}, "not ours %d" % i, rcpt))
+        m.wait_log(status_re(rcpt, "deferred", "4.4.0"))
+    send(m, "good@b.test")
+    got = srv.wait_for(1, timeout=10)
+    assert got[0].rcpt_tos == ["good@b.test"]
+    assert "backed off" not in m.log() and \
+        "temporarily suspended" not in m.log(), m.tail(20)
+
+
 def test_source_address_arrival(mtad_factory, servers):
     """
     mtad listening on every address: mail that came in on 127.0.0.3
