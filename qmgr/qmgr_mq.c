@@ -23,12 +23,13 @@
  * written to a slot that is never committed (free again at every start:
  * the broker holds the durable copy), its envelope lives in memory only,
  * with the JSON (without mime) as its properties and the number of
- * entries of its "results" array as its attempts so far.  It is scheduled and delivered
- * by the smtp workers like a spool message.  After each attempt
- * (qmgr_mq_settle, from qmgr_deliver.c) the JSON without mime plus one
- * more "results" entry goes to rabbitmq-results, and when final to
- * rabbitmq-success or rabbitmq-failure; a deferral goes, with its mime,
- * to rabbitmq-retry with an expiration (ms) from the retry schedule.
+ * entries of its "results" array as its attempts so far.  It is
+ * scheduled and delivered by the smtp workers like a spool message.
+ * After each attempt (qmgr_mq_settle, from qmgr_deliver.c) the JSON
+ * without mime plus one more "results" entry goes to rabbitmq-results,
+ * and when final to rabbitmq-success or rabbitmq-failure; a deferral
+ * goes, with its mime, to rabbitmq-retry with an expiration (ms) from the
+ * retry schedule.
  * The consumed message is acked when every one of those publishes is
  * confirmed; a nack or return makes them go again after MQ_RETRY_DELAY.
  * Without rabbitmq-retry a deferred message stays in qmgr's own
