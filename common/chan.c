@@ -182,7 +182,7 @@ msgb_new(int type, uint32_t peerid)
 	b = xcalloc(1, sizeof(*b));
 	b->hdr.type = type;
 	b->hdr.peerid = peerid;
-	b->hdr.pid = getpid();
+	b->hdr.pid = proc_pid();
 	b->cap = 256;
 	b->buf = xmalloc(b->cap);
 	b->len = sizeof(struct msg_hdr);

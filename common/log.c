@@ -4,6 +4,7 @@
  * syslog consumers read the same lines.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,32 @@ static int	 log_lvl = LOG_LEVEL_INFO;
 static char	 log_ident[64] = "mtad/master";
 
 static const char *level_names[] = { "err", "warning", "info", "debug" };
+static pid_t	 cached_pid;
+
+/* A fork's child is another process: it asks the kernel again. */
+static void
+pid_forget(void)
+{
+	cached_pid = 0;
+}
+
+/*
+ * getpid(), asked once: every log line and every channel message carries
+ * the pid, and glibc no longer caches it (a system call each time).
+ */
+pid_t
+proc_pid(void)
+{
+	static int	 registered;
+
+	if (!registered) {
+		(void)pthread_atfork(NULL, NULL, pid_forget);
+		registered = 1;
+	}
+	if (cached_pid == 0)
+		cached_pid = getpid();
+	return cached_pid;
+}
 
 void
 log_init(int foreground, int level)
@@ -84,7 +111,7 @@ log_line(int level, const char *prefix, const char *msg)
 		return;
 	}
 	n = snprintf(line, sizeof(line) - 1, "%s[%ld]: %s%s", log_ident,
-	    (long)getpid(), prefix, msg);
+	    (long)proc_pid(), prefix, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(line) - 2)

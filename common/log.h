@@ -9,6 +9,8 @@
 #ifndef MTAD_LOG_H
 #define MTAD_LOG_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -18,6 +20,8 @@
 #define LOG_LEVEL_DEBUG		3
 
 void	log_init(int foreground, int level);
+/* This process's pid (cached; forgotten in a fork's child). */
+pid_t	proc_pid(void);
 void	log_procinit(const char *name);
 void	log_setlevel(int level);
 int	log_getlevel(void);
