@@ -111,9 +111,11 @@ def mtad_factory(request, build, workdir, sink):
             errors.append("%s: cleanup failed: %r" % (m.name, e))
         reports = m.sanitizer_reports()
         if reports:
-            errors.append("%s: sanitizer report(s):\n  %s\n--- last 100 "
-                          "log lines ---\n%s"
-                          % (m.name, "\n  ".join(reports), m.tail(100)))
+            errors.append("%s: sanitizer report(s):\n  %s\n--- the reports "
+                          "---\n%s\n--- last 100 log lines ---\n%s"
+                          % (m.name, "\n  ".join(reports),
+                             "\n...\n".join(mtadtest.sanitizer_blocks(
+                                 m.log())), m.tail(100)))
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 

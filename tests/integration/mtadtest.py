@@ -116,6 +116,18 @@ def sanitizer_lines(text):
             if any(p in l for p in SANITIZER_PATTERNS)]
 
 
+def sanitizer_blocks(text, most=3, lines=60):
+    """The first lines of each sanitizer report in text (the stack that
+    explains it), at most `most` reports."""
+    out, rows = [], text.splitlines()
+    for i, l in enumerate(rows):
+        if any(p in l for p in SANITIZER_PATTERNS):
+            out.append("\n".join(rows[i:i + lines]))
+            if len(out) == most:
+                break
+    return out
+
+
 # --- /proc -------------------------------------------------------------------
 
 def proc_stat(pid):
