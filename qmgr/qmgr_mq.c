@@ -333,6 +333,7 @@ static void
 inbound_publish(struct qmgr_mq *q)
 {
 	struct qmgr_msg	*m = q->m;
+	struct mq_ref	*ref;
 	char		*data, *text;
 	size_t		 len, i;
 
@@ -351,9 +352,13 @@ inbound_publish(struct qmgr_mq *q)
 		if (ENV_RCPT_FINAL(m->env.rcpts[i].state))
 			continue;
 		text = inbound_json(m, i, data, len);
+		ref = ref_new(q, i);
+		/* Not sent (the broker is away): no callback will free it. */
 		if (qmgr_amqp_publish(inbox_name(), text, strlen(text), 1,
-		    NULL, inbound_cb, ref_new(q, i)) == 0)
+		    NULL, inbound_cb, ref) == 0)
 			q->inflight++;
+		else
+			free(ref);
 		free(text);
 	}
 	free(data);
@@ -790,6 +795,7 @@ static void
 out_send(struct qmgr_mq *q, const char *queue, int with_mime,
     const char *expiration, int untracked)
 {
+	struct mq_ref	*ref;
 	const char	*text;
 
 	if (*queue == '\0')
@@ -802,10 +808,12 @@ out_send(struct qmgr_mq *q, const char *queue, int with_mime,
 		(void)qmgr_amqp_publish(queue, text, strlen(text), 0, NULL,
 		    NULL, NULL);
 	else if (qmgr_amqp_publish(queue, text, strlen(text), with_mime,
-	    expiration, out_cb, ref_new(q, 0)) == 0)
+	    expiration, out_cb, (ref = ref_new(q, 0))) == 0)
 		q->inflight++;
-	else
+	else {
+		free(ref);	/* not sent: no callback will free it */
 		q->lost = 1;
+	}
 	if (with_mime)
 		json_object_object_del(q->json, "mime");
 }
