@@ -45,7 +45,7 @@ TAILQ_HEAD(sync_list, sync_job);
 
 static pthread_mutex_t	 sync_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 sync_cond = PTHREAD_COND_INITIALIZER;
-static struct sync_list	 todo = TAILQ_HEAD_INITIALIZER(todo);
+static struct sync_list	 queued = TAILQ_HEAD_INITIALIZER(queued);
 static struct sync_list	 finished = TAILQ_HEAD_INITIALIZER(finished);
 static int		 wake[2] = { -1, -1 };
 static struct event	 wake_ev;
@@ -60,9 +60,9 @@ sync_thread(void *unused)
 
 	for (;;) {
 		pthread_mutex_lock(&sync_lock);
-		while ((job = TAILQ_FIRST(&todo)) == NULL)
+		while ((job = TAILQ_FIRST(&queued)) == NULL)
 			pthread_cond_wait(&sync_cond, &sync_lock);
-		TAILQ_REMOVE(&todo, job, entry);
+		TAILQ_REMOVE(&queued, job, entry);
 		pthread_mutex_unlock(&sync_lock);
 
 		job->work(job->arg);
@@ -136,7 +136,7 @@ qmgr_sync_submit(void (*work)(void *), void (*done)(void *), void *arg)
 	job->done = done;
 	job->arg = arg;
 	pthread_mutex_lock(&sync_lock);
-	TAILQ_INSERT_TAIL(&todo, job, entry);
+	TAILQ_INSERT_TAIL(&queued, job, entry);
 	pthread_cond_signal(&sync_cond);
 	pthread_mutex_unlock(&sync_lock);
 }
